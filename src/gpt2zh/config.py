@@ -1,0 +1,136 @@
+"""Load and validate configs against workflow/schemas/config.schema.yaml, filling defaults.
+
+The Snakefile and the CLI both go through `validate_config`, so a config means the same thing
+whether a rule or a person runs a stage, and a bad key fails before any job starts with an error
+that names the key path.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Mapping
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_NAME = "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """The config does not satisfy the schema or a cross-reference rule."""
+
+
+def schema_path() -> Path:
+    """The schema lives in workflow/schemas (the product layout); wheels carry a copy."""
+    repo_copy = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / SCHEMA_NAME
+    if repo_copy.exists():
+        return repo_copy
+    return Path(str(resources.files("gpt2zh") / SCHEMA_NAME))
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    return yaml.safe_load(schema_path().read_text(encoding="utf-8"))
+
+
+def _with_defaults(cls: type[jsonschema.protocols.Validator]) -> type:
+    """A validator that writes `default:` values into the instance while validating."""
+    validate_properties = cls.VALIDATORS["properties"]
+
+    def properties(validator: Any, props: Mapping[str, Any], instance: Any, schema: Any) -> Any:
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if isinstance(sub, dict) and "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, props, instance, schema)
+
+    return jsonschema.validators.extend(cls, {"properties": properties})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    # if/then branches report the innermost failure; that is the one a user can act on.
+    while error.context:
+        error = jsonschema.exceptions.best_match(error.context)
+    return f"{_path(error)}: {error.message}"
+
+
+def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Returns a validated deep copy of `config` with defaults filled in, or raises ConfigError."""
+    cfg = copy.deepcopy(dict(config))
+    errors = sorted(_Validator(_schema()).iter_errors(cfg), key=lambda e: list(map(str, e.path)))
+    if errors:
+        lines = "\n".join(f"  - {_message(e)}" for e in errors[:20])
+        raise ConfigError(f"invalid config:\n{lines}")
+    _check_references(cfg)
+    return cfg
+
+
+def _check_references(cfg: dict[str, Any]) -> None:
+    problems = []
+    for name, ds in cfg["datasets"].items():
+        if ds["source"] not in cfg["sources"]:
+            known = ", ".join(sorted(cfg["sources"]))
+            problems.append(
+                f"datasets.{name}.source: unknown source {ds['source']!r} (known: {known})"
+            )
+    for name in cfg["mix"].get("weights", {}):
+        ds = cfg["datasets"].get(name)
+        if ds is None:
+            problems.append(f"mix.weights.{name}: no dataset named {name!r}")
+        elif ds["role"] != "pretrain":
+            problems.append(f"mix.weights.{name}: dataset has role {ds['role']!r}, not pretrain")
+    if problems:
+        raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def load_config(paths: Iterable[str | Path]) -> dict[str, Any]:
+    """Loads YAML files, later ones overriding earlier ones key by key (as Snakemake does)."""
+    merged: dict[str, Any] = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            _merge(merged, yaml.safe_load(f) or {})
+    return validate_config(merged)
+
+
+def _merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
+
+
+def dataset_spec(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """Everything one dataset's jobs need, as a self-contained JSON-able dict."""
+    if name not in cfg["datasets"]:
+        raise ConfigError(f"datasets.{name}: no such dataset (known: {', '.join(cfg['datasets'])})")
+    ds = cfg["datasets"][name]
+    return {
+        "name": name,
+        **ds,
+        "source_spec": {"name": ds["source"], **cfg["sources"][ds["source"]]},
+        "extract_options": cfg["extract"],
+    }
+
+
+def source_spec(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
+    if name not in cfg["sources"]:
+        raise ConfigError(f"sources.{name}: no such source (known: {', '.join(cfg['sources'])})")
+    return {"name": name, **cfg["sources"][name], "download_options": cfg["download"]}
+
+
+def spec_json(spec: Mapping[str, Any]) -> str:
+    """Canonical JSON, so Snakemake's params-based rerun trigger fires only on real changes."""
+    return json.dumps(spec, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
