@@ -18,10 +18,12 @@ from typing import Any
 import jsonschema
 import yaml
 
+from gpt2zh.errors import UserError
+
 SCHEMA_NAME = "config.schema.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """The config does not satisfy the schema or a cross-reference rule."""
 
 

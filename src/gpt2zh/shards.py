@@ -64,7 +64,11 @@ class ShardWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(self.path.name + ".tmp")
         self._writer = pq.ParquetWriter(
-            self._tmp, DOC_SCHEMA, compression="zstd", compression_level=3, use_dictionary=["dataset"]
+            self._tmp,
+            DOC_SCHEMA,
+            compression="zstd",
+            compression_level=3,
+            use_dictionary=["dataset"],
         )
         self._cols = {name: [] for name in DOC_SCHEMA.names}
 

@@ -1,0 +1,29 @@
+# Config validation, the shared naming scheme and helpers used by every rule file.
+
+from gpt2zh import layout
+from gpt2zh.config import dataset_spec, source_spec, spec_json, validate_config
+from gpt2zh.shards import shard_name
+
+# Fail before planning anything if the config is wrong; the error names the key path.
+CFG = validate_config(config)
+DATASETS = sorted(CFG["datasets"])
+SOURCES = sorted({CFG["datasets"][d]["source"] for d in DATASETS})
+
+# Bump when a stage's output changes meaning: Snakemake reruns jobs whose params changed.
+VERSION = {"download": 1, "extract": 1, "report": 1}
+
+
+wildcard_constraints:
+    dataset="[a-z0-9_]+",
+    source="[a-z0-9_]+",
+    shard="[0-9]{5}",
+
+
+def shard_files(stage, dataset, suffix):
+    """Every shard file of one stage and dataset; shard counts are fixed by config."""
+    n = CFG["datasets"][dataset]["shards"]
+    return [layout.shard(stage, dataset, shard_name(i), suffix) for i in range(n)]
+
+
+def dataset_manifest(wildcards):
+    return layout.manifest(CFG["datasets"][wildcards.dataset]["source"])

@@ -1,0 +1,45 @@
+# report: one page per dataset from the stage stats, and an index over all datasets.
+
+
+rule report_dataset:
+    input:
+        manifest=dataset_manifest,
+        stats=lambda w: [
+            f
+            for stage in layout.DOC_STAGES
+            for f in shard_files(stage, w.dataset, ".stats.json")
+        ],
+    output:
+        json=layout.report("{dataset}", ".json"),
+        html=report(
+            layout.report("{dataset}", ".html"),
+            caption="../workflow/report/dataset.rst",
+            category="Datasets",
+            labels={"dataset": "{dataset}"},
+        ),
+    log:
+        layout.log("report", "{dataset}"),
+    params:
+        spec=lambda w: spec_json(dataset_spec(CFG, w.dataset)),
+        version=VERSION["report"],
+    shell:
+        "gpt2zh report dataset --dataset {wildcards.dataset} --spec {params.spec:q}"
+        " --manifest {input.manifest:q}"
+        " --stats {input.stats:q} --json {output.json:q} --html {output.html:q} 2> {log:q}"
+
+
+rule report_index:
+    input:
+        expand(layout.report("{dataset}", ".json"), dataset=DATASETS),
+    output:
+        report(
+            layout.report("index", ".html"),
+            caption="../workflow/report/index.rst",
+            category="Overview",
+        ),
+    log:
+        layout.log("report", "index"),
+    params:
+        version=VERSION["report"],
+    shell:
+        "gpt2zh report index --reports {input:q} --html {output:q} 2> {log:q}"

@@ -1,0 +1,145 @@
+"""Per-dataset and index reports, built only from what stages wrote to disk (stats, manifests).
+
+Reports never recount data: they sum the stage ledgers, so what a report says is exactly what the
+stages accounted for, and a report that renders means every shard's books balanced.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from gpt2zh import __version__
+from gpt2zh.layout import DOC_STAGES
+from gpt2zh.ledger import merge_stats, write_json
+from gpt2zh.report.plots import hbar_svg
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("gpt2zh.report", "templates"),
+    autoescape=jinja2.select_autoescape(["html", "j2"]),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_env.filters["n"] = lambda v: f"{v:,}" if isinstance(v, int) else f"{v:,.2f}"
+
+
+def _read(path: Path) -> Any:
+    return json.loads(Path(path).read_text("utf-8"))
+
+
+def _stage_order(stage: str) -> int:
+    return DOC_STAGES.index(stage) if stage in DOC_STAGES else len(DOC_STAGES)
+
+
+def build_dataset_report(
+    dataset: str,
+    manifest: dict[str, Any],
+    stats: Sequence[dict[str, Any]],
+    spec: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    by_stage: dict[str, list[dict[str, Any]]] = {}
+    for s in stats:
+        if s["dataset"] != dataset:
+            raise ValueError(f"stats of dataset {s['dataset']!r} given for report of {dataset!r}")
+        by_stage.setdefault(s["stage"], []).append(s)
+    stages = [merge_stats(by_stage[k]) for k in sorted(by_stage, key=_stage_order)]
+    for st in stages:
+        st["balanced"] = st["docs_in"] == st["docs_out"] + sum(st["drops"].values())
+    extract = next((s for s in stages if s["stage"] == "extract"), None)
+    spec = spec or {}
+    return {
+        "dataset": dataset,
+        "description": spec.get("description", ""),
+        "lang": spec.get("lang"),
+        "role": spec.get("role"),
+        "script": spec.get("script"),
+        "download": {
+            "source": manifest["source"],
+            "type": manifest["type"],
+            "files": len(manifest["files"]),
+            "bytes": sum(f["bytes"] for f in manifest["files"]),
+            "resolved": manifest.get("resolved", {}),
+        },
+        "stages": stages,
+        "quarantine": {
+            "total": sum(extract["drops"].values()) if extract else 0,
+            "reasons": extract["drops"] if extract else {},
+        },
+        "final": {k: stages[-1][k] for k in ("docs_out", "chars_out", "bytes_out")}
+        if stages
+        else {"docs_out": 0, "chars_out": 0, "bytes_out": 0},
+        "generated": _now(),
+        "version": __version__,
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _funnel_svg(report: dict[str, Any], key: str) -> str:
+    stages = report["stages"]
+    labels = ["download" if key == "bytes" else "source records"] + [s["stage"] for s in stages]
+    if key == "bytes":
+        values = [report["download"]["bytes"]] + [s["bytes_out"] for s in stages]
+    else:
+        values = [stages[0]["docs_in"] if stages else 0] + [s["docs_out"] for s in stages]
+    return hbar_svg(labels, [values], [key])
+
+
+def dataset_report(
+    dataset: str,
+    manifest_path: Path,
+    stats_paths: Sequence[Path],
+    json_out: Path,
+    html_out: Path,
+    spec: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    report = build_dataset_report(
+        dataset, _read(manifest_path), [_read(p) for p in stats_paths], spec
+    )
+    write_json(json_out, report)
+    html = _env.get_template("dataset.html.j2").render(
+        r=report, docs_svg=_funnel_svg(report, "docs"), bytes_svg=_funnel_svg(report, "bytes")
+    )
+    _write_text(html_out, html)
+    return report
+
+
+def index_report(report_paths: Sequence[Path], html_out: Path) -> None:
+    reports = sorted((_read(p) for p in report_paths), key=lambda r: r["dataset"])
+    stages = sorted({s["stage"] for r in reports for s in r["stages"]}, key=_stage_order)
+    totals = {
+        "files": sum(r["download"]["files"] for r in reports),
+        "bytes": sum(r["download"]["bytes"] for r in reports),
+        "quarantined": sum(r["quarantine"]["total"] for r in reports),
+        **{k: sum(r["final"][k] for r in reports) for k in ("docs_out", "chars_out", "bytes_out")},
+    }
+    svg = hbar_svg(
+        [r["dataset"] for r in reports],
+        [[r["final"]["docs_out"] for r in reports]],
+        [f"documents after {stages[-1] if stages else 'extract'}"],
+    )
+    html = _env.get_template("index.html.j2").render(
+        reports=reports,
+        stages=stages,
+        totals=totals,
+        docs_svg=svg,
+        generated=_now(),
+        version=__version__,
+    )
+    _write_text(html_out, html)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
