@@ -1,0 +1,81 @@
+"""Reports: built from stage stats, balanced books shown, unbalanced ones flagged, HTML renders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gpt2zh.ledger import AccountingError, Ledger
+from gpt2zh.report import build_dataset_report, dataset_report, index_report
+
+MANIFEST = {
+    "source": "s",
+    "type": "local",
+    "root": "data",
+    "files": [{"path": "a.jsonl", "bytes": 100, "sha256": "0" * 64}],
+    "resolved": {},
+}
+
+
+def _stats(shard: int, kept: int, bad: int) -> dict:
+    led = Ledger("extract", "news", shard)
+    for _ in range(kept):
+        led.seen(chars=10, nbytes=30)
+        led.kept(chars=10, nbytes=30)
+    for i in range(bad):
+        led.seen(nbytes=5)
+        led.dropped("bad_json", "{oops", file="a.jsonl", n=i)
+    led.check()
+    return led.to_dict()
+
+
+def test_ledger_refuses_unbalanced_books(tmp_path: Path) -> None:
+    led = Ledger("extract", "news", 0)
+    led.seen()
+    with pytest.raises(AccountingError, match="docs_in=1 != docs_out=0"):
+        led.write(tmp_path / "s.json")
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_dataset_report_sums_shards() -> None:
+    rep = build_dataset_report("news", MANIFEST, [_stats(0, 3, 1), _stats(1, 2, 2)])
+    (extract,) = rep["stages"]
+    assert (extract["docs_in"], extract["docs_out"], extract["shards"]) == (8, 5, 2)
+    assert extract["drops"] == {"bad_json": 3}
+    assert extract["balanced"]
+    assert rep["quarantine"] == {"total": 3, "reasons": {"bad_json": 3}}
+    assert len(extract["examples"]["bad_json"]) == 3
+    assert rep["final"]["chars_out"] == 50
+
+
+def test_report_rejects_foreign_stats() -> None:
+    other = _stats(0, 1, 0) | {"dataset": "poems"}
+    with pytest.raises(ValueError, match="poems"):
+        build_dataset_report("news", MANIFEST, [other])
+
+
+def test_html_pages_render(tmp_path: Path) -> None:
+    (tmp_path / "m.json").write_text(json.dumps(MANIFEST), "utf-8")
+    paths = []
+    for i, (kept, bad) in enumerate([(3, 1), (0, 0)]):
+        p = tmp_path / f"shard-{i}.stats.json"
+        p.write_text(json.dumps(_stats(i, kept, bad)), "utf-8")
+        paths.append(p)
+    rep = dataset_report(
+        "news",
+        tmp_path / "m.json",
+        paths,
+        tmp_path / "news.json",
+        tmp_path / "news.html",
+        {"description": "新闻样例 <b>", "lang": "zh", "role": "pretrain", "script": "simplified"},
+    )
+    html = (tmp_path / "news.html").read_text("utf-8")
+    assert "新闻样例 &lt;b&gt;" in html  # escaped, Chinese intact
+    assert "bad_json" in html and "{oops" in html and "in = out + drops" in html
+    assert html.count("<svg") == 2
+    assert json.loads((tmp_path / "news.json").read_text("utf-8")) == rep
+    index_report([tmp_path / "news.json"], tmp_path / "index.html")
+    index = (tmp_path / "index.html").read_text("utf-8")
+    assert 'href="news.html"' in index and "<svg" in index
