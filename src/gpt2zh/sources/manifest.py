@@ -1,0 +1,80 @@
+"""The download stage's output contract: `manifest.json` listing every file of a source.
+
+Downstream stages read only `root` and `files`, so they never care how a source was fetched;
+each file carries its size and sha256 so a later run (or a person) can tell whether the bytes an
+extract job read are the bytes that were downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..ledger import write_json
+from .errors import DownloadError
+
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass
+class SourceFiles:
+    """What a source handler hands back to the dispatcher."""
+
+    #: Folder the file paths are relative to, as the user gave it (relative stays relative).
+    root: str
+    #: `file_entry` dicts.
+    files: list[dict[str, Any]]
+    #: Type-specific facts worth recording: resolved commit, integrity, URLs, versions.
+    resolved: dict[str, Any] = field(default_factory=dict)
+
+
+def sha256_of(path: str | Path, chunk_bytes: int = 1 << 20) -> tuple[int, str]:
+    """(size, sha256 hex) of a file, read in chunks so memory stays flat."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_bytes):
+            h.update(chunk)
+            size += len(chunk)
+    return size, h.hexdigest()
+
+
+def file_entry(path: str, nbytes: int, sha256: str) -> dict[str, Any]:
+    return {"path": path, "bytes": nbytes, "sha256": sha256}
+
+
+def hash_files(root: Path, rel_paths: Iterable[str], chunk_bytes: int = 1 << 20) -> list[dict]:
+    """Manifest entries for files already on disk under `root`."""
+    entries = []
+    for rel in rel_paths:
+        nbytes, digest = sha256_of(root / rel, chunk_bytes)
+        entries.append(file_entry(rel, nbytes, digest))
+    return entries
+
+
+def build_manifest(spec: Mapping[str, Any], result: SourceFiles, seconds: float) -> dict[str, Any]:
+    """The manifest dict: files sorted by path; duplicate paths (one would shadow the other) are
+    refused."""
+    files = sorted(result.files, key=lambda e: e["path"])
+    for a, b in itertools.pairwise(files):
+        if a["path"] == b["path"]:
+            raise DownloadError(f"source {spec['name']!r}: two files map to {a['path']!r}")
+    return {
+        "source": spec["name"],
+        "type": spec["type"],
+        "root": result.root,
+        "files": files,
+        "resolved": result.resolved,
+        "seconds": round(seconds, 3),
+    }
+
+
+def write_manifest(out_dir: Path, manifest: Mapping[str, Any]) -> Path:
+    """Written last and atomically: its presence means every listed file is complete."""
+    path = Path(out_dir) / MANIFEST_NAME
+    write_json(path, dict(manifest))
+    return path
