@@ -29,9 +29,10 @@ def run_snakemake(
         "none",
         "--cores",
         "2",
+        *args,
+        # last: --configfile takes several values and would swallow a target after it
         "--configfile",
         str(configfile or REPO / "config.yaml"),
-        *args,
     ]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)

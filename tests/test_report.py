@@ -74,7 +74,8 @@ def test_html_pages_render(tmp_path: Path) -> None:
     html = (tmp_path / "news.html").read_text("utf-8")
     assert "新闻样例 &lt;b&gt;" in html  # escaped, Chinese intact
     assert "bad_json" in html and "{oops" in html and "in = out + drops" in html
-    assert html.count("<svg") == 2
+    assert html.count("<svg") == 3  # docs and bytes funnels, length histogram
+    assert "Document lengths" in html
     assert json.loads((tmp_path / "news.json").read_text("utf-8")) == rep
     index_report([tmp_path / "news.json"], tmp_path / "index.html")
     index = (tmp_path / "index.html").read_text("utf-8")

@@ -171,8 +171,7 @@ def test_downloads_matching_files_at_the_resolved_commit(hub_server, tmp_path):
 
     assert manifest["root"] == "out/poems/files"
     assert [f["path"] for f in manifest["files"]] == [
-        "README.md",
-        "data/extra/val.jsonl",  # fnmatch: `*` crosses folders, as in the Hub's allow_patterns
+        "README.md",  # not data/extra/val.jsonl: `*` stays in one folder (gpt2zh.globs)
         "data/train-00000.jsonl",
         "data/train-00001.jsonl",
     ]

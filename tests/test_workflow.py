@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
+
 from conftest import REPO, run_snakemake
 
 CONFIGS = [REPO / "config.yaml", *sorted((REPO / "workflow" / "configs").glob("*.yaml"))]
@@ -117,3 +118,29 @@ def test_missing_local_source_is_a_clear_error(tmp_path: Path) -> None:
     assert proc.returncode != 0
     log = (tmp_path / "logs" / "download" / "tiny.log").read_text("utf-8")
     assert "tests/data/tiny" in log and "Traceback" not in log
+
+
+def test_url_source_over_loopback_http_with_a_dropped_connection(tmp_path: Path) -> None:
+    """download → extract → report through Snakemake, the file fetched over HTTP, resumed."""
+    from httpserver import Fault, serve
+
+    data = REPO / "tests" / "data" / "tiny"
+    digest = hashlib.sha256((data / "news.jsonl").read_bytes()).hexdigest()
+    with serve(data) as server:
+        server.add_fault("/news.jsonl", Fault(drop_after=200))
+        cfg = yaml.safe_load(TINY.read_text("utf-8"))
+        cfg["sources"] = {
+            "web": {"type": "url", "urls": [{"url": server.url("news.jsonl"), "sha256": digest}]}
+        }
+        cfg["datasets"] = {"news": cfg["datasets"]["news"] | {"source": "web"}}
+        cfg["mix"]["weights"] = {"news": 1.0}
+        config = tmp_path / "web.yaml"
+        config.write_text(yaml.safe_dump(cfg, allow_unicode=True), "utf-8")
+        run_snakemake(tmp_path, configfile=config)
+        ranges = [r.headers.get("Range") for r in server.requests_for("/news.jsonl")]
+    assert "bytes=200-" in ranges
+    manifest = json.loads((tmp_path / "results/download/web/manifest.json").read_text("utf-8"))
+    size = (data / "news.jsonl").stat().st_size
+    assert manifest["files"] == [{"path": "news.jsonl", "bytes": size, "sha256": digest}]
+    report = json.loads((tmp_path / "results/reports/news.json").read_text("utf-8"))
+    assert report["final"]["docs_out"] == 3

@@ -69,6 +69,28 @@ def cmd_extract(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_clean(args: argparse.Namespace) -> None:
+    from gpt2zh.clean import clean_shard
+
+    clean_shard(_resolve(args, "dataset"), args.inp, args.out, args.shard)
+
+
+def cmd_convert(args: argparse.Namespace) -> None:
+    from gpt2zh.convert import convert_shard
+
+    convert_shard(_resolve(args, "dataset"), args.inp, args.out, args.shard)
+
+
+def _shard_stage(sub: Any, name: str, func: Any, help: str, description: str) -> None:
+    """A shard-to-shard text stage: same arguments for every one of them."""
+    p = sub.add_parser(name, help=help, description=description)
+    _spec_args(p, "dataset")
+    p.add_argument("--shard", type=int, required=True, help="shard index (0-based)")
+    p.add_argument("--in", dest="inp", type=Path, required=True, help="input shard (.parquet)")
+    p.add_argument("--out", type=Path, required=True, help="output shard (.parquet)")
+    p.set_defaults(func=func)
+
+
 def cmd_report_dataset(args: argparse.Namespace) -> None:
     from gpt2zh.report import dataset_report
 
@@ -128,6 +150,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", type=int, required=True, help="shard index (0-based)")
     p.add_argument("--out", type=Path, required=True, help="output shard (.parquet)")
     p.set_defaults(func=cmd_extract)
+
+    _shard_stage(
+        sub,
+        "clean",
+        cmd_clean,
+        "normalize, redact PII and filter documents of one shard",
+        "Normalize text (Unicode, invisible characters, HTML, full-width, whitespace), redact "
+        "PII (e-mail, phone, ID card, IPv4) and drop low-quality documents with a named reason. "
+        "Writes the shard, its .stats.json and, with clean.keep_dropped, .dropped.parquet.",
+    )
+    _shard_stage(
+        sub,
+        "convert",
+        cmd_convert,
+        "convert Traditional Chinese to Simplified (OpenCC) in one shard",
+        "Convert one shard with OpenCC (t2s, tw2sp, hk2s or none, from the dataset's `convert`) "
+        "and count the documents and characters changed.",
+    )
 
     p = sub.add_parser(
         "report",

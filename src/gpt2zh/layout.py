@@ -7,6 +7,8 @@ what lets a new stage plug in without editing the ones around it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 #: Text stages in pipeline order; each writes `<stage>/<dataset>/shard-NNNNN.*` files.
 DOC_STAGES: tuple[str, ...] = ("extract",)
 
@@ -30,3 +32,9 @@ def report(dataset: str, suffix: str) -> str:
 
 def log(stage: str, name: str) -> str:
     return f"{LOGS}/{stage}/{name}.log"
+
+
+def sidecar(shard_path: str | Path, suffix: str) -> Path:
+    """`results/x/shard-00001.parquet` → `results/x/shard-00001<suffix>` (stats, quarantine…)."""
+    p = Path(shard_path)
+    return p.with_name(p.name.removesuffix(".parquet") + suffix)

@@ -12,7 +12,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,9 @@ class Ledger:
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: Named counts of things a stage did to documents it kept (e.g. `bom_stripped`).
     changes: Counter[str] = field(default_factory=Counter)
+    #: Document lengths in chars, bucketed by `length_bucket`, of documents in and out.
+    lengths_in: Counter[int] = field(default_factory=Counter)
+    lengths_out: Counter[int] = field(default_factory=Counter)
     extra: dict[str, Any] = field(default_factory=dict)
     _t0: float = field(default_factory=time.perf_counter, repr=False)
 
@@ -51,11 +54,30 @@ class Ledger:
         self.docs_in += 1
         self.chars_in += chars
         self.bytes_in += nbytes
+        self.lengths_in[chars.bit_length()] += 1
 
     def kept(self, chars: int, nbytes: int) -> None:
         self.docs_out += 1
         self.chars_out += chars
         self.bytes_out += nbytes
+        self.lengths_out[chars.bit_length()] += 1
+
+    def add_lengths(self, chars: Iterable[int], out: bool) -> None:
+        """Length histogram update for stages that count documents in bulk."""
+        (self.lengths_out if out else self.lengths_in).update(c.bit_length() for c in chars)
+
+    def seen_bulk(self, chars: Sequence[int], nbytes: int) -> None:
+        """`seen` for a whole batch: per-document char lengths, total UTF-8 bytes."""
+        self.docs_in += len(chars)
+        self.chars_in += sum(chars)
+        self.bytes_in += nbytes
+        self.add_lengths(chars, out=False)
+
+    def kept_bulk(self, chars: Sequence[int], nbytes: int) -> None:
+        self.docs_out += len(chars)
+        self.chars_out += sum(chars)
+        self.bytes_out += nbytes
+        self.add_lengths(chars, out=True)
 
     def dropped(self, reason: str, example: str | None = None, **where: Any) -> None:
         self.drops[reason] += 1
@@ -89,6 +111,7 @@ class Ledger:
             "drops": dict(sorted(self.drops.items())),
             "examples": {k: self.examples[k] for k in sorted(self.examples)},
             "changes": dict(sorted(self.changes.items())),
+            "lengths": {"in": _hist(self.lengths_in), "out": _hist(self.lengths_out)},
             "seconds": round(time.perf_counter() - self._t0, 3),
             **self.extra,
         }
@@ -98,6 +121,15 @@ class Ledger:
         data = self.to_dict()
         write_json(path, data)
         return data
+
+
+def length_bucket_label(bucket: int) -> str:
+    """Bucket b holds lengths in [2**(b-1), 2**b); bucket 0 holds empty documents."""
+    return "0" if bucket == 0 else f"{1 << (bucket - 1)}–{(1 << bucket) - 1}"
+
+
+def _hist(counts: Counter[int]) -> dict[str, int]:
+    return {str(b): counts[b] for b in sorted(counts)}
 
 
 def write_json(path: str | Path, data: Any) -> None:
@@ -117,6 +149,7 @@ def merge_stats(stats: Iterable[dict[str, Any]]) -> dict[str, Any]:
     total: dict[str, Any] = {k: 0 for k in SUMMED}
     drops: Counter[str] = Counter()
     changes: Counter[str] = Counter()
+    lengths: dict[str, Counter[str]] = {"in": Counter(), "out": Counter()}
     examples: dict[str, list[dict[str, Any]]] = {}
     shards = 0
     for s in stats:
@@ -127,6 +160,8 @@ def merge_stats(stats: Iterable[dict[str, Any]]) -> dict[str, Any]:
             total[k] += s.get(k, 0)
         drops.update(s.get("drops", {}))
         changes.update(s.get("changes", {}))
+        for side, hist in s.get("lengths", {}).items():
+            lengths[side].update(hist)
         for reason, samples in s.get("examples", {}).items():
             kept = examples.setdefault(reason, [])
             kept.extend(samples[: EXAMPLES_PER_REASON - len(kept)])
@@ -135,6 +170,7 @@ def merge_stats(stats: Iterable[dict[str, Any]]) -> dict[str, Any]:
         shards=shards,
         drops=dict(sorted(drops.items())),
         changes=dict(sorted(changes.items())),
+        lengths={k: {b: v[b] for b in sorted(v, key=int)} for k, v in lengths.items()},
         examples={k: examples[k] for k in sorted(examples)},
     )
     return total

@@ -16,7 +16,7 @@ import jinja2
 
 from gpt2zh import __version__
 from gpt2zh.layout import DOC_STAGES
-from gpt2zh.ledger import merge_stats, write_json
+from gpt2zh.ledger import length_bucket_label, merge_stats, write_json
 from gpt2zh.report.plots import hbar_svg
 
 _env = jinja2.Environment(
@@ -93,6 +93,25 @@ def _funnel_svg(report: dict[str, Any], key: str) -> str:
     return hbar_svg(labels, [values], [key])
 
 
+def _lengths_svg(report: dict[str, Any]) -> str:
+    """Document length histogram (chars, log2 buckets) after the first and the last stage."""
+    stages = report["stages"]
+    if not stages:
+        return ""
+    first, last = stages[0], stages[-1]
+    if first is last:
+        sides = [("in", first, f"{first['stage']} in"), ("out", last, f"{last['stage']} out")]
+    else:
+        sides = [("out", first, f"after {first['stage']}"), ("out", last, f"after {last['stage']}")]
+    hists = [st["lengths"].get(side, {}) for side, st, _ in sides]
+    buckets = sorted({int(b) for h in hists for b in h})
+    if not buckets:
+        return ""
+    labels = [length_bucket_label(b) for b in buckets]
+    series = [[h.get(str(b), 0) for b in buckets] for h in hists]
+    return hbar_svg(labels, series, [name for _, _, name in sides])
+
+
 def dataset_report(
     dataset: str,
     manifest_path: Path,
@@ -106,7 +125,10 @@ def dataset_report(
     )
     write_json(json_out, report)
     html = _env.get_template("dataset.html.j2").render(
-        r=report, docs_svg=_funnel_svg(report, "docs"), bytes_svg=_funnel_svg(report, "bytes")
+        r=report,
+        docs_svg=_funnel_svg(report, "docs"),
+        bytes_svg=_funnel_svg(report, "bytes"),
+        lengths_svg=_lengths_svg(report),
     )
     _write_text(html_out, html)
     return report

@@ -17,8 +17,10 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from gpt2zh.globs import glob_match
+
 from .errors import DownloadError
-from .paths import match_any, safe_relpath
+from .paths import safe_relpath
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +84,7 @@ def extract_tar(
                 if not member.isfile():
                     continue
                 rel = _strip(safe_relpath(member.name, label), strip_components)
-                if rel is None or (globs and not match_any(rel, globs)):
+                if rel is None or (globs and not glob_match(globs, rel)):
                     continue
                 target = tmp / rel
                 # Belt and braces: the checks above already make this impossible.

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gpt2zh.globs import as_list, glob_match
+
 from .errors import ChecksumError, DownloadError, HTTPStatusError, UnreachableError
 from .http import Fetched, Options, fetch, get_json
 from .manifest import SourceFiles, file_entry
-from .paths import as_globs, match_any, safe_relpath
+from .paths import safe_relpath
 
 logger = logging.getLogger(__name__)
 
@@ -154,11 +156,11 @@ def download_hf(spec: dict[str, Any], out_dir: Path, options: Options) -> Source
 
 def _download(spec: dict[str, Any], hub: Hub, out_dir: Path, options: Options) -> SourceFiles:
     revision = spec.get("revision", "main")
-    globs = as_globs(spec["patterns"])
+    globs = as_list(spec["patterns"])
     commit = resolve_commit(hub, revision, options)
     logger.info("%s %s@%s is commit %s", hub.repo_type, hub.repo, revision, commit)
     tree = list_tree(hub, commit, options)
-    wanted = sorted((e for e in tree if match_any(e["path"], globs)), key=lambda e: e["path"])
+    wanted = sorted((e for e in tree if glob_match(globs, e["path"])), key=lambda e: e["path"])
     if not wanted:
         some = ", ".join(e["path"] for e in tree[:10]) or "(empty repo)"
         raise DownloadError(f"no file of {hub.repo}@{commit} matches {globs}; it has: {some}")

@@ -10,10 +10,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gpt2zh.globs import as_list, glob_match
+
 from .errors import DownloadError
 from .http import Options
 from .manifest import SourceFiles, hash_files
-from .paths import as_globs, match_any
 
 
 def list_files(root: Path, globs: list[str]) -> list[str]:
@@ -24,7 +25,7 @@ def list_files(root: Path, globs: list[str]) -> list[str]:
         for name in names:
             full = Path(folder, name)
             rel = full.relative_to(root).as_posix()
-            if full.is_file() and match_any(rel, globs):
+            if full.is_file() and glob_match(globs, rel):
                 found.append(rel)
     return sorted(found)
 
@@ -34,7 +35,7 @@ def download_local(spec: dict[str, Any], out_dir: Path, options: Options) -> Sou
     if not root.is_dir():
         where = f"{spec['path']!r}" + ("" if root.is_absolute() else f" (from {Path.cwd()})")
         raise DownloadError(f"local folder {where} does not exist or is not a folder")
-    globs = as_globs(spec.get("patterns", "**/*"))
+    globs = as_list(spec.get("patterns", "**/*"))
     rels = list_files(root, globs)
     if not rels:
         raise DownloadError(f"no files under {spec['path']!r} match {globs}")

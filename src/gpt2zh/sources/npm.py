@@ -21,11 +21,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gpt2zh.globs import as_list
+
 from .archive import extract_tar
 from .errors import DownloadError
 from .http import Options
 from .manifest import SourceFiles, hash_files
-from .paths import as_globs
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def download_npm(spec: dict[str, Any], out_dir: Path, options: Options) -> Sourc
     package: str = spec["package"]
     expected: str | None = spec.get("integrity")
     algo = expected.split("-", 1)[0] if expected else DEFAULT_ALGO
-    globs = as_globs(spec.get("include"))
+    globs = as_list(spec.get("include"))
     files_dir = out_dir / "files"
     out_dir.mkdir(parents=True, exist_ok=True)
 

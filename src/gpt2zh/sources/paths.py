@@ -1,50 +1,14 @@
-"""Paths inside a source root: glob matching and refusing paths that would escape the root.
+"""Refusing paths that would escape a source root.
 
-Config globs (`include`, `patterns`) and names that come from outside (URL names, Hub tree paths,
-tarball members) all pass through here, so the rules are the same for every source type.
+Names that come from outside (URL names, Hub tree paths, tarball members) all pass through here,
+so the rules are the same for every source type. Config globs are `gpt2zh.globs`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 
 from .errors import DownloadError
-
-
-def as_globs(globs: str | Iterable[str] | None) -> list[str]:
-    """The schema allows one glob or a list; callers always want a list."""
-    if globs is None:
-        return []
-    if isinstance(globs, str):
-        return [globs]
-    return list(globs)
-
-
-def glob_match(path: str, pattern: str) -> bool:
-    """fnmatch semantics (as the Hub's allow_patterns: `*` also crosses `/`), plus two habits
-    from shell globs that fnmatch alone gets wrong: `**/` may match zero folders (so `**/*`
-    matches a top-level file and `a/**/b` matches `a/b`), and a trailing `/` means everything
-    below that folder."""
-    if pattern.endswith("/"):
-        pattern += "*"
-    return any(fnmatchcase(path, p) for p in _zero_folder_variants(pattern))
-
-
-def _zero_folder_variants(pattern: str) -> set[str]:
-    """`pattern` with every subset of its `**/` segments removed."""
-    i = pattern.find("**/")
-    if i < 0 or (i > 0 and pattern[i - 1] != "/"):
-        return {pattern}
-    head, rest = pattern[:i], pattern[i + 3 :]
-    return {head + "**/" + v for v in _zero_folder_variants(rest)} | {
-        head + v for v in _zero_folder_variants(rest)
-    }
-
-
-def match_any(path: str, globs: Iterable[str]) -> bool:
-    return any(glob_match(path, g) for g in globs)
 
 
 def safe_relpath(name: str, what: str) -> str:

@@ -1,0 +1,93 @@
+"""The extract stage: a dataset's downloaded files → Parquet document shards, stats, quarantine.
+
+    stats = extract_shard(spec, manifest_path, shard, out_path)
+
+`spec` is `gpt2zh.config.dataset_spec(cfg, name)`; `manifest_path` the download manifest of its
+source (`root` + `files`). Writes `out_path` (a document shard), `<stem>.stats.json` (the
+stage ledger, `in == out + drops` enforced) and `<stem>.quarantine.jsonl` (always created).
+
+Which files a shard reads
+    All manifest files matching a reader's `files` globs (a file belongs to the FIRST reader that
+    matches it; `*`/`?` stay in one folder, `**` spans folders), sorted by path and assigned to the
+    `shards` shards by longest-processing-time greedy on byte size (ties by path). Every shard job
+    computes the same assignment from the manifest, so every byte is read exactly once, shards run
+    in parallel as separate Snakemake jobs, and every output name is known up front. (This
+    replaces DESIGN.md's "shard by hash of id" for extract: hashing ids would make every shard read
+    every file.) Globs matching no file at all are an error naming the dataset and globs; a shard
+    that gets no files writes an empty shard with zero stats.
+
+Documents
+    `id = f"{dataset}/{relpath}#{n}"`, n the 0-based ordinal of the record within its file,
+    counting quarantined records too, so ids are stable when a bad record is fixed or breaks.
+    `meta` = JSON {"file": relpath, "n": n, and each configured `meta` field path → value
+    (missing → omitted, null kept)}, keys sorted. `text` comes from the reader's `text` template
+    (`template.py`): `{a}`, `{a.b}`, `{a[].b}`, optional `{a?}`, `{{`/`}}`. A required field
+    must be present (else `missing_field`) and not blank (else `empty_text`: a title alone is no
+    document); an optional one may be missing, and a template line holding an optional field that
+    renders blank is removed. Extract normalises only line ends (CRLF/CR → LF,
+    `changes.crlf_normalized`), removes NUL characters (`nul_removed`) and a file's UTF-8 BOM
+    (`bom_stripped`); everything else is the clean stage's job.
+
+Formats (`format: auto` picks by extension after a compression suffix)
+    jsonl/ndjson — one record per line, read as bytes and decoded per line, so one bad line is one
+        quarantine entry (`bad_utf8`/`bad_encoding`, `bad_json`, `not_an_object`, `too_large`
+        for a line over max_doc_bytes, which is never held whole). Blank lines are not records:
+        they are counted in `changes.blank_lines_skipped`, not in docs_in.
+    json — the whole file through `json.loads` when it has at most `json_stream_bytes`
+        (decompressed), else streamed with ijson; `records` (`content[].content[]`) selects the
+        records, empty means the items of a top-level list or the top-level object itself. A
+        file that does not parse is one `bad_json`; a records path that leads nowhere is one
+        `records_path_missing`. Both parse paths give identical records.
+    parquet — row batches as dicts (only the columns the template and meta need).
+    csv/tsv — csv rows as dicts keyed by the header (`.tsv` → tab unless `csv_delimiter` is set);
+        blank rows are counted in `blank_lines_skipped`, rows of another width in
+        `csv_ragged_rows`, unparsable ones quarantined `bad_csv`.
+    txt — `txt_unit: file` one document per file, `paragraph` one per blank-line-separated
+        paragraph (streamed); the record is {"text": ...}, so the template is `{text}`.
+    Compression gz/zst/bz2 (`auto`: magic bytes, then suffix). A truncated or corrupt
+    compressed file keeps the records read so far; the rest is one `corrupt_file` entry.
+
+Encoding `auto` (`streams.py`): UTF-8; else strict GB18030 when it decodes the first 64 KiB
+    and ≥ 30 % of the non-ASCII characters are CJK ideographs; else UTF-8 when the sample is
+    mostly UTF-8 (≤ 10 % bad non-ASCII bytes: those records alone fail as `bad_utf8`); else
+    charset_normalizer with low chaos; else the file is one `unknown_encoding` entry. An explicit
+    `encoding:` is used as given (undecodable records: `bad_encoding`). Documents kept from a
+    file decoded as anything but UTF-8 are counted in `changes.decoded_<codec>`. Codecs that are
+    not ASCII-compatible (UTF-16, ...) are transcoded to UTF-8 first.
+
+Accounting: every record is one document in; it is kept or dropped with exactly one quarantine
+    entry ({reason, file, n, line/offset where known, error, excerpt}) and one ledger drop.
+    Drop reasons: bad_json, bad_utf8, bad_encoding, unknown_encoding, not_an_object,
+    missing_field, bad_field_type, empty_text, too_large, corrupt_file, bad_csv,
+    records_path_missing. chars_in counts the built text of every record that got one;
+    bytes_in the decompressed bytes read; chars_out/bytes_out the kept text. The quarantine is
+    JSONL with every line break inside a line escaped.
+
+Output: zstd level 1 Parquet (`shard.ZSTD_LEVEL`): extract shards are read once, by clean, and
+    level 1 halves the write time for ~20 % more bytes.
+
+Speed (benchmarks/extract_bench.py): JSON files read whole take a path of C-level loops over all
+    their records (`_Run._whole_file`), ids and simple metas are built column-wise in Arrow, and
+    templates and meta builders are generated Python compiled once per reader.
+
+Known limits: a template cannot reach fields of the objects above a record (`records:` selects
+    the record; put what you need into each record or use a coarser records path); streamed JSON
+    (ijson) refuses NaN/Infinity, which json.loads accepts, and uses memory quadratic in nesting
+    depth (thousands of levels); record-path keys containing "." or named "item" cannot be
+    streamed (a clear error); a CSV field is held whole however large.
+"""
+
+from .assign import ExtractError, FileTask, assign_shards, match_files, shard_files
+from .shard import extract_shard, sidecar
+from .template import Template
+
+__all__ = [
+    "ExtractError",
+    "FileTask",
+    "Template",
+    "assign_shards",
+    "extract_shard",
+    "match_files",
+    "shard_files",
+    "sidecar",
+]

@@ -1,0 +1,399 @@
+"""Byte streams of source files: decompression (gz/zst/bz2), a peeked sample, encoding detection.
+
+Every file is opened as one buffered binary stream of its decompressed bytes. Compression `auto`
+trusts the magic bytes first and the suffix second. Truncated or corrupt compressed data raises one
+of `CORRUPT_ERRORS` from a read; readers catch it and quarantine the rest of the file.
+
+Encoding `auto` looks at the first `SAMPLE_BYTES` of decompressed data: valid UTF-8 (an incomplete
+sequence at the sample's end is ignored; a BOM is skipped and counted) → UTF-8; else strict
+GB18030 when it decodes and at least `GB_CJK_SHARE` of the non-ASCII characters are CJK ideographs;
+else UTF-8 if it is mostly UTF-8 (at most `MAX_BAD_UTF8` of the non-ASCII bytes invalid: a few
+broken records in a UTF-8 file fail alone, as `bad_utf8`); else charset_normalizer's best guess
+when its chaos is at most `MAX_CHAOS`; else the file is `unknown_encoding`. An explicit encoding
+is used as given.
+"""
+
+from __future__ import annotations
+
+import bz2
+import codecs
+import gzip
+import io
+import logging
+import os
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import zstandard
+
+log = logging.getLogger(__name__)
+
+SAMPLE_BYTES = 64 * 1024
+READ_CHUNK = 1 << 20
+ZSTD_INPUT_CHUNK = 64 * 1024
+GB_CJK_SHARE = 0.30
+MAX_CHAOS = 0.10
+
+_COMPRESSION_SUFFIXES = {".gz": "gz", ".gzip": "gz", ".zst": "zst", ".zstd": "zst", ".bz2": "bz2"}
+_MAGIC = ((b"\x1f\x8b", "gz"), (b"\x28\xb5\x2f\xfd", "zst"), (b"BZh", "bz2"))
+_CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+_NON_ASCII = re.compile("[^\x00-\x7f]")
+_ESCAPED = re.compile("[\udc80-\udcff]")
+MAX_BAD_UTF8 = 0.10
+
+
+class TruncatedError(EOFError):
+    """A compressed stream ended inside a frame."""
+
+
+CORRUPT_ERRORS: tuple[type[BaseException], ...] = (
+    EOFError,
+    OSError,
+    zlib.error,
+    zstandard.ZstdError,
+)
+
+
+def split_compression(relpath: str) -> tuple[str, str | None]:
+    """('data.jsonl', 'gz') for 'data.jsonl.gz'; the suffix is matched case-insensitively."""
+    lower = relpath.lower()
+    for suffix, kind in _COMPRESSION_SUFFIXES.items():
+        if lower.endswith(suffix):
+            return relpath[: -len(suffix)], kind
+    return relpath, None
+
+
+def _sniff(head: bytes) -> str | None:
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    return None
+
+
+def sniff_compression(path: str | Path) -> str | None:
+    with open(path, "rb") as f:
+        return _sniff(f.read(4))
+
+
+def resolve_compression(
+    setting: str, path: str | Path, relpath: str, head: bytes | None = None
+) -> str:
+    """'none' | 'gz' | 'zst' | 'bz2' for one file (`head`: its first bytes, if already read)."""
+    if setting != "auto":
+        return setting
+    sniffed = _sniff(head) if head is not None else sniff_compression(path)
+    by_suffix = split_compression(relpath)[1]
+    if sniffed and by_suffix and sniffed != by_suffix:
+        log.warning(
+            "%s: suffix says %s but content is %s; using %s", relpath, by_suffix, sniffed, sniffed
+        )
+    return sniffed or by_suffix or "none"
+
+
+def _zstd_chunks(raw: BinaryIO) -> Iterator[bytes]:
+    """zstd frames one after another; a frame cut short raises TruncatedError (zstandard's own
+    stream reader returns a silent EOF there)."""
+    dctx = zstandard.ZstdDecompressor()
+    obj = dctx.decompressobj()
+    started = False
+    while True:
+        data = raw.read(ZSTD_INPUT_CHUNK)
+        if not data:
+            if started and not obj.eof:
+                raise TruncatedError("zstd stream ended inside a frame (truncated file)")
+            return
+        while data:
+            started = True
+            out = obj.decompress(data)
+            if out:
+                yield out
+            if obj.eof:
+                data = obj.unused_data
+                obj = dctx.decompressobj()
+                started = False
+            else:
+                data = b""
+
+
+def _file_chunks(f: BinaryIO, first: int = READ_CHUNK) -> Iterator[bytes]:
+    size = first
+    while chunk := f.read(size):
+        yield chunk
+        size = READ_CHUNK
+
+
+def _decompressed_chunks(f: Any) -> Iterator[bytes]:
+    """read1: whatever one step of decompression gives, so that the data before a truncation
+    point is handed out before the error (read(n) would raise and lose it)."""
+    while chunk := f.read1(READ_CHUNK):
+        yield chunk
+
+
+#: A plain file up to this size is read with one exact-size read (like `f.read()`).
+WHOLE_READ_MAX = 64 * 1024 * 1024
+
+
+class ChunkStream(io.RawIOBase):
+    """A raw binary stream over byte chunks: `first[offset:]`, then `chunks` (usually wrapped in
+    a BufferedReader; `take_upto` reads whole chunks without copying them)."""
+
+    def __init__(
+        self,
+        chunks: Iterator[bytes],
+        on_close: BinaryIO | None = None,
+        first: bytes = b"",
+        offset: int = 0,
+    ) -> None:
+        self._chunks = chunks
+        self._cur = first
+        self._pos = offset
+        self._on_close = on_close
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        while self._pos >= len(self._cur):
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._cur, self._pos = chunk, 0
+        pos = self._pos
+        n = min(len(b), len(self._cur) - pos)
+        b[:n] = memoryview(self._cur)[pos : pos + n]
+        self._pos = pos + n
+        self.consumed += n
+        return n
+
+    def take_upto(self, limit: int) -> bytes:
+        """Up to `limit + 1` bytes straight from the chunks (only before any buffered read): the
+        cheap way to read a small file whole and learn whether it is larger than `limit`."""
+        cur, pos = self._cur, self._pos
+        parts = [cur if pos == 0 else cur[pos:]] if pos < len(cur) else []
+        self._cur, self._pos = b"", 0
+        size = len(parts[0]) if parts else 0
+        while size <= limit:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        if len(data) > limit + 1:
+            self._cur, self._pos = data, limit + 1
+            data = data[: limit + 1]
+        self.consumed += len(data)
+        return data
+
+    def close(self) -> None:
+        if self._on_close is not None:
+            self._on_close.close()
+            self._on_close = None
+        super().close()
+
+
+def open_decompressed(
+    path: str | Path, setting: str, relpath: str
+) -> tuple[BinaryIO, Iterator[bytes], str]:
+    """(file to close, iterator of decompressed chunks, compression used)."""
+    # unbuffered: plain files are read in one exact-size read, decompressors buffer themselves
+    raw = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the caller via the handle
+    try:
+        head = os.pread(raw.fileno(), 4, 0) if setting == "auto" else None
+    except OSError:  # not a regular file (a pipe): peek through a buffer instead
+        raw = io.BufferedReader(raw)  # type: ignore[assignment]
+        head = raw.peek(4)[:4]  # type: ignore[attr-defined]
+    compression = resolve_compression(setting, path, relpath, head)
+    return raw, _decompressed(raw, compression), compression  # type: ignore[return-value]
+
+
+def _decompressed(raw: BinaryIO, compression: str) -> Iterator[bytes]:
+    if compression == "none":
+        size = os.fstat(raw.fileno()).st_size
+        return _file_chunks(raw, size + 1 if size < WHOLE_READ_MAX else READ_CHUNK)
+    if compression == "gz":
+        return _decompressed_chunks(gzip.GzipFile(fileobj=raw, mode="rb"))
+    if compression == "bz2":
+        return _decompressed_chunks(bz2.BZ2File(raw, mode="rb"))
+    if compression == "zst":
+        return _zstd_chunks(raw)
+    raw.close()
+    raise ValueError(f"unknown compression {compression!r}")
+
+
+@dataclass(frozen=True)
+class Decoding:
+    codec: str  # Python codec name
+    label: str  # for stats: "utf-8", "gb18030", ...
+    detected: bool  # chosen by `auto` rather than configured
+    ascii_compatible: bool  # b"\n", quotes, braces and digits are the same single bytes
+
+    @property
+    def is_utf8(self) -> bool:
+        return self.label == "utf-8"
+
+    @property
+    def error_reason(self) -> str:
+        return "bad_utf8" if self.is_utf8 else "bad_encoding"
+
+
+def _ascii_compatible(codec: str) -> bool:
+    probe = '\n\r\t {}[]":,0123456789abcXYZ\\'
+    try:
+        return probe.encode(codec) == probe.encode("ascii") and "a".encode(codec) == b"a"
+    except (UnicodeError, LookupError):
+        return False
+
+
+def make_decoding(codec: str, detected: bool) -> Decoding:
+    info = codecs.lookup(codec)
+    name = info.name
+    label = "utf-8" if name in ("utf-8", "utf-8-sig") else name
+    return Decoding("utf-8" if label == "utf-8" else name, label, detected, _ascii_compatible(name))
+
+
+UTF8 = make_decoding("utf-8", detected=False)
+UTF8_DETECTED = make_decoding("utf-8", detected=True)
+
+
+def _decodes(sample: bytes, codec: str) -> str | None:
+    try:
+        return codecs.getincrementaldecoder(codec)("strict").decode(sample, final=False)
+    except UnicodeDecodeError:
+        return None
+
+
+def _is_utf8(sample: bytes) -> bool:
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as e:
+        # an incomplete sequence cut by the end of the sample is fine
+        return e.reason == "unexpected end of data" and e.end == len(sample)
+    return True
+
+
+def _mostly_utf8(sample: bytes) -> bool:
+    """UTF-8 with a few bad bytes (which then fail only their own records): at least one valid
+    multi-byte character and at most MAX_BAD_UTF8 of the non-ASCII bytes invalid."""
+    text = sample.decode("utf-8", "surrogateescape")
+    bad = len(_ESCAPED.findall(text))
+    multibyte = len(_NON_ASCII.findall(text)) - bad
+    non_ascii_bytes = len(sample) - len(text.encode("ascii", "ignore"))
+    return multibyte > 0 and bad <= MAX_BAD_UTF8 * non_ascii_bytes
+
+
+def detect_encoding(sample: bytes) -> Decoding | None:
+    """The encoding of a file from its first bytes (BOM already removed), or None if unknown."""
+    if _is_utf8(sample):
+        return UTF8_DETECTED
+    text = _decodes(sample, "gb18030")
+    if text is not None:
+        non_ascii = len(_NON_ASCII.findall(text))
+        if non_ascii and len(_CJK.findall(text)) >= GB_CJK_SHARE * non_ascii:
+            return make_decoding("gb18030", detected=True)
+    if _mostly_utf8(sample):
+        return UTF8_DETECTED
+    try:
+        import charset_normalizer
+
+        best = charset_normalizer.from_bytes(sample).best()
+    except Exception as e:  # pragma: no cover - detector bugs must not kill a shard
+        log.warning("charset_normalizer failed: %s", e)
+        return None
+    if best is not None and best.encoding and best.chaos <= MAX_CHAOS:
+        try:
+            return make_decoding(best.encoding, detected=True)
+        except LookupError:
+            return None
+    return None
+
+
+class Opened:
+    """One source file as a stream of decompressed bytes, its start peeked, a UTF-8 BOM removed.
+
+    `stream` (a BufferedReader) is made on first use; `read_upto` reads small files whole
+    without it, as cheaply as `open(...).read()`."""
+
+    def __init__(self, path: str | Path, compression: str, relpath: str = "") -> None:
+        self._handle, chunks, self.compression = open_decompressed(
+            path, compression, relpath or os.path.basename(path)
+        )
+        first = b""
+        try:
+            first = next(chunks, b"")
+            while len(first) < SAMPLE_BYTES:
+                more = next(chunks, None)
+                if more is None:
+                    break
+                first += more
+        except CORRUPT_ERRORS as e:
+            if not first:
+                self._handle.close()
+                raise
+            chunks = _raise(e)  # hand out what was read, then fail where the data fails
+        except BaseException:
+            self._handle.close()
+            raise
+        self.bom = first.startswith(codecs.BOM_UTF8)
+        self._offset = 3 if self.bom else 0
+        self._first = first
+        self._sample: bytes | None = None
+        self._raw = ChunkStream(chunks, self._handle, first, self._offset)
+        self._stream: io.BufferedReader | None = None
+
+    @property
+    def sample(self) -> bytes:
+        """The first SAMPLE_BYTES (after a BOM), for encoding detection."""
+        if self._sample is None:
+            self._sample = self._first[self._offset : self._offset + SAMPLE_BYTES]
+        return self._sample
+
+    @property
+    def stream(self) -> io.BufferedReader:
+        if self._stream is None:
+            self._stream = io.BufferedReader(self._raw, buffer_size=READ_CHUNK)
+        return self._stream
+
+    def read_upto(self, limit: int) -> bytes:
+        """Up to `limit + 1` bytes from the start (call before any other read)."""
+        return self._raw.take_upto(limit)
+
+    @property
+    def bytes_read(self) -> int:
+        """Decompressed bytes handed out so far (after the BOM)."""
+        return self._raw.consumed
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+        else:
+            self._raw.close()
+
+    def __enter__(self) -> Opened:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _raise(error: BaseException) -> Iterator[bytes]:
+    """A chunk iterator that fails at once: the error found while reading the sample."""
+    raise error
+    yield b""  # pragma: no cover - makes this a generator
+
+
+def transcode_to_utf8(stream: BinaryIO, codec: str) -> Iterator[bytes]:
+    """Decompressed bytes in `codec` → UTF-8 bytes, chunk by chunk (strict: raises on bad bytes)."""
+    dec = codecs.getincrementaldecoder(codec)("strict")
+    while chunk := stream.read(READ_CHUNK):
+        text = dec.decode(chunk)
+        if text:
+            yield text.encode("utf-8")
+    tail = dec.decode(b"", final=True)
+    if tail:
+        yield tail.encode("utf-8")
