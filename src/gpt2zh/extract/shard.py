@@ -131,6 +131,9 @@ class _Run:
             led.bytes_out += self.writer.write_batch(ids, texts, self.dataset, metas)
             led.docs_out += len(texts)
             led.chars_out += chars
+            # Kept records are the documents that enter the pipeline: their lengths are the
+            # extract histogram (records dropped here have no text to measure).
+            led.add_lengths(pc.utf8_length(texts).to_pylist(), out=True)
         self.texts = []
         self.segs = []
         self.batch_chars = 0

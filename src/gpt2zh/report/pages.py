@@ -100,7 +100,7 @@ def _lengths_svg(report: dict[str, Any]) -> str:
         return ""
     first, last = stages[0], stages[-1]
     if first is last:
-        sides = [("in", first, f"{first['stage']} in"), ("out", last, f"{last['stage']} out")]
+        sides = [("out", first, f"after {first['stage']}")]
     else:
         sides = [("out", first, f"after {first['stage']}"), ("out", last, f"after {last['stage']}")]
     hists = [st["lengths"].get(side, {}) for side, st, _ in sides]
