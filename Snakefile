@@ -19,6 +19,8 @@ if not workflow.overwrite_configfiles:
 include: "rules/common.smk"
 include: "rules/download.smk"
 include: "rules/extract.smk"
+include: "rules/clean.smk"
+include: "rules/convert.smk"
 include: "rules/report.smk"
 include: "rules/train.smk"
 include: "rules/eval.smk"

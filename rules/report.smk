@@ -20,10 +20,15 @@ rule report_dataset:
     log:
         layout.log("report", "{dataset}"),
     params:
-        spec=lambda w: spec_json(dataset_spec(CFG, w.dataset)),
+        about=lambda w: spec_json(
+            {
+                k: CFG["datasets"][w.dataset].get(k)
+                for k in ("description", "lang", "role", "script")
+            }
+        ),
         version=VERSION["report"],
     shell:
-        "gpt2zh report dataset --dataset {wildcards.dataset} --spec {params.spec:q}"
+        "gpt2zh report dataset --dataset {wildcards.dataset} --spec {params.about:q}"
         " --manifest {input.manifest:q}"
         " --stats {input.stats:q} --json {output.json:q} --html {output.html:q} 2> {log:q}"
 

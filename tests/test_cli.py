@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-STAGES = ["download", "extract", "report", "train", "eval"]
+STAGES = ["download", "extract", "clean", "convert", "report", "train", "eval"]
 
 
 def gpt2zh(*args: str) -> subprocess.CompletedProcess[str]:

@@ -25,8 +25,8 @@ from gpt2zh.convert import (
     converter,
     pair_counts,
     resolve_conversion,
-    top_changes,
 )
+from gpt2zh.report import top_pairs
 from gpt2zh.shards import Doc, ShardWriter, iter_docs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -202,6 +202,18 @@ def test_none_leaves_bytes_identical(tmp_path: Path) -> None:
     assert stats["changes"]["docs_converted"] == 0 and stats["opencc_tofu_risk"] is None
 
 
+def test_unconverted_dataset_records_what_t2s_would_change(tmp_path: Path) -> None:
+    texts = ["长是因酒沈迷", "雨濛濛", "春风又绿江南岸"]
+    src = write_docs(tmp_path / "in.parquet", texts)
+    spec = {"name": "ds", "script": "simplified", "convert": "auto", "lang": "zh"}
+    stats = convert_shard(spec, src, tmp_path / "o.parquet", 0)
+    assert pq.read_table(src).equals(pq.read_table(tmp_path / "o.parquet"))  # nothing applied
+    assert stats["changes"]["chars_converted"] == 0
+    probe = stats["probe"]
+    assert (probe["conversion"], probe["docs"], probe["chars"]) == ("t2s", 2, 3)
+    assert {(p["from"], p["to"]) for p in probe["changed_pairs"]} == {("沈", "沉"), ("濛", "蒙")}
+
+
 # --- resolution and accounting ------------------------------------------------------------------
 
 
@@ -360,5 +372,5 @@ def test_top_changes_merges_shards() -> None:
         {"changed_pairs": [pair("語", "语", 7)]},
         {},
     ]
-    assert [(p["from"], p["count"]) for p in top_changes(shards)] == [("語", 8), ("國", 5)]
-    assert len(top_changes(shards, n=1)) == 1
+    assert [(p["from"], p["count"]) for p in top_pairs(shards)] == [("語", 8), ("國", 5)]
+    assert len(top_pairs(shards, n=1)) == 1

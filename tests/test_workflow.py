@@ -15,6 +15,7 @@ from conftest import REPO, run_snakemake
 
 CONFIGS = [REPO / "config.yaml", *sorted((REPO / "workflow" / "configs").glob("*.yaml"))]
 TINY = REPO / "workflow" / "configs" / "tiny.yaml"
+STAGES = ("extract", "clean", "convert")
 
 
 def _tiny_workdir(tmp_path: Path) -> Path:
@@ -26,7 +27,8 @@ def _tiny_workdir(tmp_path: Path) -> Path:
 def _sha256s(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted((root / "results" / "extract").rglob("*.parquet"))
+        for stage in STAGES
+        for p in sorted((root / "results" / stage).rglob("*.parquet"))
     }
 
 
@@ -48,30 +50,58 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_tiny_pipeline_accounts_for_every_record(tiny_run: Path) -> None:
     cfg = yaml.safe_load(TINY.read_text("utf-8"))
     for name, ds in cfg["datasets"].items():
-        stats = sorted((tiny_run / "results" / "extract" / name).glob("*.stats.json"))
-        assert len(stats) == ds["shards"]
-        for path in stats:
-            s = json.loads(path.read_text("utf-8"))
-            assert s["docs_in"] == s["docs_out"] + sum(s["drops"].values())
-            shard = path.with_name(path.name.replace(".stats.json", ".parquet"))
-            assert pq.ParquetFile(shard).metadata.num_rows == s["docs_out"]
-            quarantine = path.with_name(path.name.replace(".stats.json", ".quarantine.jsonl"))
-            assert len(quarantine.read_text("utf-8").splitlines()) == sum(s["drops"].values())
+        previous_out = None
+        for stage in STAGES:
+            stats = sorted((tiny_run / "results" / stage / name).glob("*.stats.json"))
+            assert len(stats) == ds["shards"], (stage, name)
+            docs_in = docs_out = 0
+            for path in stats:
+                s = json.loads(path.read_text("utf-8"))
+                assert s["docs_in"] == s["docs_out"] + sum(s["drops"].values())
+                shard = path.with_name(path.name.replace(".stats.json", ".parquet"))
+                assert pq.ParquetFile(shard).metadata.num_rows == s["docs_out"]
+                docs_in, docs_out = docs_in + s["docs_in"], docs_out + s["docs_out"]
+                if stage == "extract":
+                    quarantine = path.with_name(
+                        path.name.replace(".stats.json", ".quarantine.jsonl")
+                    )
+                    lines = quarantine.read_text("utf-8").splitlines()
+                    assert len(lines) == sum(s["drops"].values())
+            if previous_out is not None:
+                assert docs_in == previous_out, (stage, name)  # nothing lost between stages
+            previous_out = docs_out
 
     report = json.loads((tiny_run / "results" / "reports" / "news.json").read_text("utf-8"))
-    # news.jsonl: 4 good-shaped lines of which one lacks Content and one is blank text, + 1 bad.
+    # news.jsonl: 6 well-formed lines (one lacks Content, one is blank, one is spam) + 1 bad line.
     assert report["quarantine"]["reasons"] == {"bad_json": 1, "empty_text": 1, "missing_field": 1}
+    clean = next(s for s in report["stages"] if s["stage"] == "clean")
+    assert clean["drops"] == {"few_stopwords": 1}
+    assert report["clean"]["pii"] == {"email": 1, "phone": 1}
     assert report["final"]["docs_out"] == 3
+
+
+def test_tiny_pipeline_cleans_and_converts(tiny_run: Path) -> None:
+    texts = {
+        name: pq.read_table(tiny_run / "results" / "convert" / name / "shard-00000.parquet")[
+            "text"
+        ].to_pylist()
+        for name in ("news", "poems")
+    }
+    library = next(t for t in texts["news"] if "图书馆" in t)
+    assert "<EMAIL>" in library and "<PHONE>" in library and "13812345678" not in library
+    assert any(t.startswith("晨起\n窗外鸟声早") for t in texts["poems"])  # Traditional → Simplified
+    report = json.loads((tiny_run / "results" / "reports" / "poems.json").read_text("utf-8"))
+    assert report["convert"]["conversion"] == "t2s" and report["convert"]["chars"] > 0
 
 
 def test_tiny_pipeline_decodes_gbk_and_keeps_ids_unique(tiny_run: Path) -> None:
     ids, texts = [], []
-    for shard in sorted((tiny_run / "results" / "extract").rglob("*.parquet")):
+    for shard in sorted((tiny_run / "results" / "convert").rglob("*.parquet")):
         table = pq.read_table(shard)
         ids += table["id"].to_pylist()
         texts += table["text"].to_pylist()
     assert len(ids) == len(set(ids))
-    letter = [t for t in texts if t.startswith("亲爱的朋友")]
+    letter = [t for t in texts if t.startswith("亲爱的朋友")]  # from the GBK file
     assert letter and "\r" not in letter[0] and "院子里的花都开了" in letter[0]
 
 
@@ -143,4 +173,4 @@ def test_url_source_over_loopback_http_with_a_dropped_connection(tmp_path: Path)
     size = (data / "news.jsonl").stat().st_size
     assert manifest["files"] == [{"path": "news.jsonl", "bytes": size, "sha256": digest}]
     report = json.loads((tmp_path / "results/reports/news.json").read_text("utf-8"))
-    assert report["final"]["docs_out"] == 3
+    assert report["final"]["docs_out"] == 3 and report["quarantine"]["total"] == 3

@@ -24,7 +24,6 @@ Extra keys in the stats (`extra=` of the runner)
     (occurrences of replacements not listed). A replacement is one character (國 → 国), or a
     span where a document's length changed (記憶體 → 内存, which counts max(len) characters), so
     listed + unlisted counts equal `chars_converted` whenever no document changed length.
-    `top_changes(stats)` merges the pairs of many shards for a report.
 
 Speed
     One OpenCC instance per (configuration, process). OpenCC's per-call overhead dominates on
@@ -70,7 +69,7 @@ import logging
 import operator
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -406,19 +405,23 @@ CHANGE_KEYS = ("docs_converted", "chars_converted", "docs_length_changed")
 
 
 def convert_step(
-    conversion: str, tofu_risk: bool = False, batch: bool = True
+    conversion: str, tofu_risk: bool = False, batch: bool = True, probe: str | None = None
 ) -> tuple[Step, Callable[[Ledger], None]]:
     """The batch Step for `run_doc_stage` (converts, counts into the ledger, never drops) and
     its `finish` hook, which writes the replacement summary into `ledger.extra`.
-    `batch=False` calls OpenCC once per document (for benchmarks and as a reference)."""
+    `batch=False` calls OpenCC once per document (for benchmarks and as a reference).
+    `probe` (with conversion `none`) runs that conversion without applying it and records what
+    it would have changed: the evidence for leaving a Simplified dataset alone."""
     counter = ChangeCounter()
     cc = None if conversion == "none" else converter(conversion, tofu_risk)
+    probe_cc = converter(probe, tofu_risk) if probe and cc is None else None
+    probe_counter = ChangeCounter()
 
     def step(docs: DocBatch, ledger: Ledger) -> list[str | Drop]:
-        for key in CHANGE_KEYS:
-            ledger.changes.setdefault(key, 0)
         ins = docs.texts
         if cc is None:
+            if probe_cc is not None:
+                probe_counter.add(ins, convert_texts(probe_cc, ins, batch)[0])
             return list(ins)  # the very input objects: the runner writes those docs as they are
         outs, batched = convert_texts(cc, ins, batch)
         if not batched:
@@ -434,6 +437,13 @@ def convert_step(
         for key in CHANGE_KEYS:
             ledger.changes.setdefault(key, 0)
         ledger.extra.update(counter.summary())
+        if probe_cc is not None:
+            ledger.extra["probe"] = {
+                "conversion": probe,
+                "docs": probe_counter.docs,
+                "chars": probe_counter.chars,
+                **probe_counter.summary(),
+            }
 
     return step, finish
 
@@ -461,7 +471,10 @@ def convert_shard(
         **ChangeCounter().summary(),
     }
     log.info("convert %s/%d: %s (OpenCC %s)", spec["name"], shard, conversion, opencc_version())
-    step, finish = convert_step(conversion, tofu_risk, batch)
+    # A dataset left unconverted still shows what t2s would have done to it (Simplified text
+    # has characters OpenCC maps one way, e.g. 沈→沉, 乾→干): the evidence behind `none`.
+    probe = "t2s" if conversion == "none" and spec.get("lang", "zh") == "zh" else None
+    step, finish = convert_step(conversion, tofu_risk, batch, probe)
     return run_doc_stage(
         "convert",
         in_path,
@@ -472,20 +485,3 @@ def convert_shard(
         extra=extra,
         finish=finish,
     )
-
-
-def top_changes(stats: Iterable[Mapping[str, Any]], n: int = 20) -> list[dict[str, Any]]:
-    """Merges `changed_pairs` of many convert stats (shards of one dataset) into the `n` most
-    frequent, each with the example of the first shard that listed it."""
-    counts: Counter[tuple[str, str]] = Counter()
-    examples: dict[tuple[str, str], tuple[str, str]] = {}
-    for s in stats:
-        for p in s.get("changed_pairs", []):
-            key = (p["from"], p["to"])
-            counts[key] += p["count"]
-            examples.setdefault(key, (p["before"], p["after"]))
-    listed = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
-    return [
-        {"from": o, "to": t, "count": c, "before": examples[o, t][0], "after": examples[o, t][1]}
-        for (o, t), c in listed
-    ]

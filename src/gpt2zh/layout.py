@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 #: Text stages in pipeline order; each writes `<stage>/<dataset>/shard-NNNNN.*` files.
-DOC_STAGES: tuple[str, ...] = ("extract",)
+DOC_STAGES: tuple[str, ...] = ("extract", "clean", "convert")
 
 RESULTS = "results"
 LOGS = "logs"

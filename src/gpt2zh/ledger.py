@@ -142,6 +142,8 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 SUMMED = ("docs_in", "docs_out", "chars_in", "chars_out", "bytes_in", "bytes_out", "seconds")
+#: Summed too where a stage writes them (extract: the source files it read and their bytes).
+SUMMED_IF_PRESENT = ("file_bytes",)
 
 
 def merge_stats(stats: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -158,6 +160,11 @@ def merge_stats(stats: Iterable[dict[str, Any]]) -> dict[str, Any]:
         total.setdefault("dataset", s["dataset"])
         for k in SUMMED:
             total[k] += s.get(k, 0)
+        for k in SUMMED_IF_PRESENT:
+            if k in s:
+                total[k] = total.get(k, 0) + s[k]
+        if "files" in s:
+            total["files"] = total.get("files", 0) + len(s["files"])
         drops.update(s.get("drops", {}))
         changes.update(s.get("changes", {}))
         for side, hist in s.get("lengths", {}).items():

@@ -7,6 +7,7 @@ stages accounted for, and a report that renders means every shard's books balanc
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,12 @@ def build_dataset_report(
     for st in stages:
         st["balanced"] = st["docs_in"] == st["docs_out"] + sum(st["drops"].values())
     extract = next((s for s in stages if s["stage"] == "extract"), None)
+    merged = {s["stage"]: s for s in stages}
+    sections = {
+        name: build(by_stage[name], merged[name])
+        for name, build in (("clean", _clean_section), ("convert", _convert_section))
+        if name in merged
+    }
     spec = spec or {}
     return {
         "dataset": dataset,
@@ -67,6 +74,7 @@ def build_dataset_report(
             "resolved": manifest.get("resolved", {}),
         },
         "stages": stages,
+        **sections,
         "quarantine": {
             "total": sum(extract["drops"].values()) if extract else 0,
             "reasons": extract["drops"] if extract else {},
@@ -79,15 +87,65 @@ def build_dataset_report(
     }
 
 
+def top_pairs(
+    stats: Sequence[dict[str, Any]], n: int = 20, key: str = "changed_pairs"
+) -> list[dict[str, Any]]:
+    """Merges the replacement lists (`{from, to, count, before, after}`) that convert writes per
+    shard into the `n` most frequent, each with the first example listed."""
+    counts: Counter[tuple[str, str]] = Counter()
+    examples: dict[tuple[str, str], tuple[str, str]] = {}
+    for s in stats:
+        for p in s.get(key, []):
+            pair = (p["from"], p["to"])
+            counts[pair] += p["count"]
+            examples.setdefault(pair, (p["before"], p["after"]))
+    listed = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    return [
+        {"from": a, "to": b, "count": c, "before": examples[a, b][0], "after": examples[a, b][1]}
+        for (a, b), c in listed
+    ]
+
+
+def _clean_section(shards: list[dict[str, Any]], merged: dict[str, Any]) -> dict[str, Any]:
+    changes = merged["changes"]
+    return {
+        "settings": shards[0].get("clean", {}),
+        "pii": {k.removeprefix("pii_"): v for k, v in changes.items() if k.startswith("pii_")},
+        "normalized": {k: v for k, v in changes.items() if not k.startswith("pii_")},
+    }
+
+
+def _convert_section(shards: list[dict[str, Any]], merged: dict[str, Any]) -> dict[str, Any]:
+    probes = [s["probe"] for s in shards if s.get("probe")]
+    return {
+        "conversion": shards[0].get("conversion"),
+        "requested": shards[0].get("conversion_requested"),
+        "opencc_version": shards[0].get("opencc_version"),
+        "docs": merged["changes"].get("docs_converted", 0),
+        "chars": merged["changes"].get("chars_converted", 0),
+        "chars_in": merged["chars_in"],
+        "top": top_pairs(shards),
+        "probe": {
+            "conversion": probes[0]["conversion"],
+            "docs": sum(p["docs"] for p in probes),
+            "chars": sum(p["chars"] for p in probes),
+            "top": top_pairs(probes),
+        }
+        if probes
+        else None,
+    }
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _funnel_svg(report: dict[str, Any], key: str) -> str:
     stages = report["stages"]
-    labels = ["download" if key == "bytes" else "source records"] + [s["stage"] for s in stages]
+    labels = ["source files" if key == "bytes" else "source records"] + [s["stage"] for s in stages]
     if key == "bytes":
-        values = [report["download"]["bytes"]] + [s["bytes_out"] for s in stages]
+        read = stages[0].get("file_bytes", report["download"]["bytes"]) if stages else 0
+        values = [read] + [s["bytes_out"] for s in stages]
     else:
         values = [stages[0]["docs_in"] if stages else 0] + [s["docs_out"] for s in stages]
     return hbar_svg(labels, [values], [key])

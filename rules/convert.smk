@@ -1,0 +1,21 @@
+# convert: Traditional → Simplified with OpenCC, one job per shard (before dedup, so the two
+# scripts of one text meet there).
+
+
+rule convert:
+    input:
+        layout.shard("clean", "{dataset}", "shard-{shard}", ".parquet"),
+    output:
+        shard=layout.shard("convert", "{dataset}", "shard-{shard}", ".parquet"),
+        stats=layout.shard("convert", "{dataset}", "shard-{shard}", ".stats.json"),
+    log:
+        layout.log("convert", "{dataset}/shard-{shard}"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+    params:
+        spec=lambda w: spec_json(dataset_spec(CFG, w.dataset)),
+        version=VERSION["convert"],
+    shell:
+        "gpt2zh convert --spec {params.spec:q} --shard {wildcards.shard}"
+        " --in {input:q} --out {output.shard:q} 2> {log:q}"
