@@ -169,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
         "and count the documents and characters changed.",
     )
 
+    # --- dedup (issue 4): subcommands added here ---
+
+    # --- tokenizer, tokenize, count, mix (issue 5): subcommands added here ---
+
     p = sub.add_parser(
         "report",
         help="render per-dataset and index reports (HTML + JSON)",

@@ -1,0 +1,1 @@
+# dedup: placeholder until its stage lands.

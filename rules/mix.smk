@@ -1,0 +1,1 @@
+# mix: placeholder until its stage lands.

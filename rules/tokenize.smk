@@ -1,0 +1,1 @@
+# tokenize: placeholder until its stage lands.
