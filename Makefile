@@ -42,9 +42,13 @@ lint: $(STAMP)
 	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint
 
+POETRY := results/download/chinese_poetry/files
+
 bench: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) results/download/chinese_poetry/manifest.json
-	$(BIN)/python benchmarks/extract_bench.py results/download/chinese_poetry/files
+	$(BIN)/python benchmarks/extract_bench.py $(POETRY)
+	$(BIN)/python benchmarks/clean_bench.py $(POETRY)
+	$(BIN)/python benchmarks/convert_bench.py $(POETRY)
 
 clean:
 	rm -rf results logs .snakemake
