@@ -46,3 +46,12 @@ def run_snakemake(
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run from a scratch cwd so relative output folders behave as under Snakemake."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work

@@ -59,14 +59,6 @@ def tarball(package_dir: Path, tmp_path: Path) -> tuple[Path, str]:
     return dest / info["filename"], info["integrity"]
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
-
-
 def npm_spec(package: str, **extra) -> dict:
     return {"name": "poetry", "type": "npm", "package": package, "download_options": FAST, **extra}
 

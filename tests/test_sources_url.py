@@ -23,15 +23,6 @@ def server(tmp_path: Path):
         yield srv
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run from a scratch cwd so relative output folders behave as under Snakemake."""
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
-
-
 def put(server: LoopbackServer, name: str, data: bytes) -> str:
     path = server.root / name
     path.parent.mkdir(parents=True, exist_ok=True)
