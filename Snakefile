@@ -39,3 +39,5 @@ rule all:
     default_target: True
     input:
         rules.report_index.output,
+        MIX_MANIFEST,
+        COUNTS_TABLE,

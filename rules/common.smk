@@ -10,7 +10,18 @@ DATASETS = sorted(CFG["datasets"])
 SOURCES = sorted({CFG["datasets"][d]["source"] for d in DATASETS})
 
 # Bump when a stage's output changes meaning: Snakemake reruns jobs whose params changed.
-VERSION = {"download": 1, "extract": 1, "clean": 1, "convert": 2, "report": 3}
+VERSION = {
+    "download": 1,
+    "extract": 1,
+    "clean": 1,
+    "convert": 2,
+    "dedup": 1,
+    "report": 4,
+    "tokenizer": 1,
+    "tokenize": 1,
+    "mix": 1,
+    "train": 1,
+}
 
 
 wildcard_constraints:
@@ -27,3 +38,26 @@ def shard_files(stage, dataset, suffix):
 
 def dataset_manifest(wildcards):
     return layout.manifest(CFG["datasets"][wildcards.dataset]["source"])
+
+
+# --- tokenizer, tokenize, mix (issue 5) ---
+from gpt2zh.mix.plan import mix_weights
+
+# Pretraining datasets with a weight (normalised); tokenizer sample and mix draw from these.
+MIX_WEIGHTS = mix_weights(CFG)
+# The tokenizer and tokenize read the LAST document stage, so a stage appended follows.
+LAST_DOC_STAGE = layout.DOC_STAGES[-1]
+TOKENIZER_JSON = f"{layout.TOKENIZER_DIR}/tokenizer.json"
+MIX_MANIFEST = f"{layout.MIX_DIR}/manifest.json"
+COUNTS_TABLE = f"{layout.RESULTS}/tokens/counts.md"
+
+
+def tokenizer_inputs(suffix):
+    if CFG["tokenizer"]["pretrained"]:
+        return []
+    return [f for d in MIX_WEIGHTS for f in shard_files(LAST_DOC_STAGE, d, suffix)]
+
+
+def token_files(dataset, suffix):
+    n = CFG["datasets"][dataset]["shards"]
+    return [layout.tokens(dataset, shard_name(i), suffix) for i in range(n)]

@@ -1,1 +1,30 @@
-# mix: placeholder until its stage lands.
+# mix: one job; validation held out by document, datasets mixed by weight (repeats reshuffled,
+# subsets seeded) and packed into rows of seq_len. Only pretraining datasets with a weight.
+
+
+rule mix:
+    input:
+        tokens=[f for d in MIX_WEIGHTS for f in token_files(d, ".arrow")],
+        stats=[f for d in MIX_WEIGHTS for f in token_files(d, ".stats.json")],
+    output:
+        manifest=MIX_MANIFEST,
+        docs=f"{layout.MIX_DIR}/docs.arrow",
+        train=directory(f"{layout.MIX_DIR}/train"),
+        val=directory(f"{layout.MIX_DIR}/val"),
+        val_by_dataset=directory(f"{layout.MIX_DIR}/val_by_dataset"),
+    log:
+        layout.log("mix", "mix"),
+    benchmark:
+        f"{layout.LOGS}/mix/mix.benchmark.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+    params:
+        spec=spec_json(
+            {"mix": CFG["mix"], "weights": MIX_WEIGHTS, "stage": LAST_DOC_STAGE}
+        ),
+        out=lambda w, output: os.path.dirname(output.manifest),
+        version=VERSION["mix"],
+    shell:
+        "gpt2zh mix --spec {params.spec:q} --inputs {input.tokens:q} --out {params.out:q}"
+        " 2> {log:q}"

@@ -9,6 +9,7 @@ rule report_dataset:
             for stage in layout.DOC_STAGES
             for f in shard_files(stage, w.dataset, ".stats.json")
         ],
+        dedup=layout.dedup_clusters(".json"),
     output:
         json=layout.report("{dataset}", ".json"),
         html=report(
@@ -29,7 +30,7 @@ rule report_dataset:
         version=VERSION["report"],
     shell:
         "gpt2zh report dataset --dataset {wildcards.dataset} --spec {params.about:q}"
-        " --manifest {input.manifest:q}"
+        " --manifest {input.manifest:q} --dedup {input.dedup:q}"
         " --stats {input.stats:q} --json {output.json:q} --html {output.html:q} 2> {log:q}"
 
 

@@ -1,13 +1,46 @@
-# train: GPT-2 with `accelerate launch` (issue 6). Until it lands the rule plans (so
-# `snakemake -n train` works) and its job fails with a clear "not built yet".
+# train: GPT-2 with `accelerate launch` on the packed mix (issue 6). Declares only the final
+# model's config.json: checkpoints live in results/train/<run>/checkpoints, which Snakemake does
+# not know about, so a failed or killed job never deletes them and a rerun resumes.
+
+TRAIN_DIR = f"{layout.RESULTS}/train/{CFG['run']}"
+ACCELERATE_CONFIG = os.path.join(
+    workflow.basedir, "workflow", "accelerate", CFG["train"]["accelerate_config"]
+)
+if not os.path.isfile(ACCELERATE_CONFIG):
+    raise ValueError(
+        f"train.accelerate_config: no {CFG['train']['accelerate_config']} in workflow/accelerate"
+    )
+
+
+def launch_processes(wildcards, resources):
+    """Multi-GPU configs start one process per GPU the job got (Snakemake may lower gpu)."""
+    return f"--num_processes {resources.gpu}" if resources.gpu > 1 else ""
 
 
 rule train:
     input:
-        rules.report_index.output,
+        mix=MIX_MANIFEST,
+        tokenizer=TOKENIZER_JSON,
     output:
-        f"{layout.RESULTS}/train/{CFG['run']}/model/config.json",
+        f"{TRAIN_DIR}/model/config.json",
     log:
         layout.log("train", CFG["run"]),
+    benchmark:
+        layout.benchmark("train", CFG["run"])
+    threads: workflow.cores
+    resources:
+        gpu=CFG["train"]["gpus"],
+        mem_mb=16000,
+    params:
+        spec=spec_json({"model": CFG["model"], "train": CFG["train"]}),
+        accelerate=ACCELERATE_CONFIG,
+        processes=launch_processes,
+        mix=layout.MIX_DIR,
+        tokenizer=layout.TOKENIZER_DIR,
+        out=TRAIN_DIR,
+        version=VERSION["train"],
     shell:
-        "gpt2zh train 2> {log:q}"
+        "accelerate launch --config_file {params.accelerate:q} {params.processes}"
+        " -m gpt2zh.train --spec {params.spec:q} --mix {params.mix:q}"
+        " --tokenizer {params.tokenizer:q} --out {params.out:q} --threads {threads}"
+        " 2> {log:q}"

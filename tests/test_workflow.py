@@ -15,7 +15,7 @@ from conftest import REPO, run_snakemake
 
 CONFIGS = [REPO / "config.yaml", *sorted((REPO / "workflow" / "configs").glob("*.yaml"))]
 TINY = REPO / "workflow" / "configs" / "tiny.yaml"
-STAGES = ("extract", "clean", "convert")
+STAGES = ("extract", "clean", "convert", "dedup")
 
 
 def _tiny_workdir(tmp_path: Path) -> Path:
@@ -27,9 +27,48 @@ def _tiny_workdir(tmp_path: Path) -> Path:
 def _sha256s(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for stage in STAGES
+        for stage in (*STAGES, "dedup_work")
         for p in sorted((root / "results" / stage).rglob("*.parquet"))
+    } | {  # token shards, the tokenizer and the packed mix (issue 5)
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for sub in ("tokens", "tokenizer", "mix")
+        for p in sorted((root / "results" / sub).rglob("*"))
+        if p.suffix == ".arrow" or p.name == "tokenizer.json"  # stats hold timings
     }
+
+
+def test_tiny_tokens_and_mix_meet_the_plan(tiny_run: Path) -> None:
+    """tokenizer → tokenize → count → mix: train + val tokens equal the plan within one row per
+    dataset, no validation document in train, shards loadable by `datasets`."""
+    import datasets
+    import pyarrow as pa
+
+    from gpt2zh.mix.pack import check_no_leak
+
+    mix = tiny_run / "results" / "mix"
+    m = json.loads((mix / "manifest.json").read_text("utf-8"))
+    seq, n = m["seq_len"], len(m["datasets"])
+    planned = sum(d["planned_tokens"] + d["val_planned_tokens"] for d in m["datasets"].values())
+    assert m["train"]["rows"] > 0 and m["val"]["rows"] > 0
+    assert abs(m["train"]["tokens"] + m["val"]["tokens"] - planned) <= n * seq
+    check_no_leak(mix / "docs.arrow")
+    with pa.memory_map(str(mix / "docs.arrow")) as src:
+        index = pa.ipc.open_file(src).read_all()
+    assert set(index["dataset"].to_pylist()) == set(m["datasets"])
+    for s in m["train"]["shards"] + m["val"]["shards"]:
+        path = mix / s["path"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == s["sha256"]
+        assert len(datasets.Dataset.from_file(str(path))) == s["rows"]
+    counts = {
+        p.parent.name: json.loads(p.read_text("utf-8"))
+        for p in (tiny_run / "results" / "tokens").glob("*/counts.json")
+    }
+    assert set(counts) == set(yaml.safe_load(TINY.read_text("utf-8"))["datasets"])
+    for name, c in counts.items():  # every document of the last stage was tokenized
+        final = json.loads((tiny_run / "results" / "reports" / f"{name}.json").read_text("utf-8"))
+        assert c["docs"] == final["final"]["docs_out"] and c["tokens"] > c["docs"]
+    table = (tiny_run / "results" / "tokens" / "counts.md").read_text("utf-8")
+    assert f"{sum(c['tokens'] for c in counts.values()):,}" in table
 
 
 @pytest.mark.parametrize("target", ["all", "train", "eval"])
@@ -92,6 +131,30 @@ def test_tiny_pipeline_cleans_and_converts(tiny_run: Path) -> None:
     assert any(t.startswith("晨起\n窗外鸟声早") for t in texts["poems"])  # Traditional → Simplified
     report = json.loads((tiny_run / "results" / "reports" / "poems.json").read_text("utf-8"))
     assert report["convert"]["conversion"] == "t2s" and report["convert"]["chars"] > 0
+
+
+def test_tiny_pipeline_removes_planted_duplicates(tiny_run: Path) -> None:
+    def stats(name: str) -> dict[str, int]:
+        drops: dict[str, int] = {}
+        for p in (tiny_run / "results" / "dedup" / name).glob("*.stats.json"):
+            for k, v in json.loads(p.read_text("utf-8"))["drops"].items():
+                drops[k] = drops.get(k, 0) + v
+        return drops
+
+    # the Simplified copy of a Traditional poem: identical once converted
+    assert stats("poems") == {"exact_duplicate": 1}
+    # one paragraph with one word changed, on word 5-grams
+    assert stats("english") == {"near_duplicate": 1}
+    assert stats("news") == {}  # news has priority: its copies in notes go
+    notes = stats("notes")
+    assert notes["exact_duplicate"] >= 1 and notes["near_duplicate"] >= 1
+    summary = json.loads((tiny_run / "results/dedup_work/clusters.json").read_text("utf-8"))
+    assert summary["datasets"]["notes"]["shared_with"]["news"]["dropped_here"] == 2
+    report = json.loads((tiny_run / "results" / "reports" / "notes.json").read_text("utf-8"))
+    assert report["dedup"]["shared_with"]["news"]["dropped_here"] == 2
+    assert report["dedup"]["examples"][0]["kept"]["dataset"] == "news"
+    page = (tiny_run / "results" / "reports" / "notes.html").read_text("utf-8")
+    assert 'id="dedup"' in page and "near_duplicate" in page
 
 
 def test_tiny_pipeline_decodes_gbk_and_keeps_ids_unique(tiny_run: Path) -> None:
@@ -163,6 +226,7 @@ def test_url_source_over_loopback_http_with_a_dropped_connection(tmp_path: Path)
             "web": {"type": "url", "urls": [{"url": server.url("news.jsonl"), "sha256": digest}]}
         }
         cfg["datasets"] = {"news": cfg["datasets"]["news"] | {"source": "web"}}
+        cfg["dedup"]["priority"] = ["news"]  # names only datasets of this config
         cfg["mix"]["weights"] = {"news": 1.0}
         config = tmp_path / "web.yaml"
         config.write_text(yaml.safe_dump(cfg, allow_unicode=True), "utf-8")

@@ -91,17 +91,261 @@ def _shard_stage(sub: Any, name: str, func: Any, help: str, description: str) ->
     p.set_defaults(func=func)
 
 
+def _dedup_spec_arg(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("configuration (give --spec, or --config)")
+    g.add_argument("--spec", help="resolved dedup config as JSON, or @file.json")
+    g.add_argument(
+        "--config", action="append", type=Path, metavar="YAML", help="config file (repeatable)"
+    )
+
+
+def _dedup_spec(args: argparse.Namespace) -> dict[str, Any]:
+    from gpt2zh.dedup.spec import dedup_spec
+
+    if args.spec:
+        text = Path(args.spec[1:]).read_text("utf-8") if args.spec.startswith("@") else args.spec
+        return json.loads(text)
+    if not args.config:
+        raise ConfigError("give --spec, or --config FILE")
+    return dedup_spec(load_config(args.config))
+
+
+def cmd_dedup_signatures(args: argparse.Namespace) -> None:
+    from gpt2zh.dedup.signatures import signature_shard
+
+    signature_shard(_dedup_spec(args), args.dataset, args.inp, args.out)
+
+
+def cmd_dedup_buckets(args: argparse.Namespace) -> None:
+    from gpt2zh.dedup.bands import bucket_pairs
+
+    bucket_pairs(_dedup_spec(args), args.group, args.signatures, args.out)
+
+
+def cmd_dedup_clusters(args: argparse.Namespace) -> None:
+    from gpt2zh.dedup.clusters import build_clusters
+
+    build_clusters(
+        _dedup_spec(args), args.signatures, args.pairs, args.docs, args.out, args.summary
+    )
+
+
+def cmd_dedup_filter(args: argparse.Namespace) -> None:
+    from gpt2zh.dedup.filter import filter_shard
+
+    filter_shard(_dedup_spec(args), args.dataset, args.shard, args.inp, args.clusters, args.out)
+
+
 def cmd_report_dataset(args: argparse.Namespace) -> None:
     from gpt2zh.report import dataset_report
 
     spec = json.loads(args.spec) if args.spec else None
-    dataset_report(args.dataset, args.manifest, args.stats, args.json, args.html, spec)
+    dataset_report(
+        args.dataset, args.manifest, args.stats, args.json, args.html, spec, dedup=args.dedup
+    )
 
 
 def cmd_report_index(args: argparse.Namespace) -> None:
     from gpt2zh.report import index_report
 
     index_report(args.reports, args.html)
+
+
+def _stage_spec(args: argparse.Namespace, build: Callable[[dict[str, Any]], Any]) -> Any:
+    """A whole-corpus stage's spec: `--spec` JSON (from a rule) or built from `--config`."""
+    if args.spec:
+        text = Path(args.spec[1:]).read_text("utf-8") if args.spec.startswith("@") else args.spec
+        return json.loads(text)
+    if not args.config:
+        raise ConfigError("give --spec, or --config FILE")
+    return build(load_config(args.config))
+
+
+def tokenizer_spec(cfg: dict[str, Any]) -> dict[str, Any]:
+    from gpt2zh.mix.plan import mix_weights
+
+    return {"tokenizer": cfg["tokenizer"], "weights": mix_weights(cfg)}
+
+
+def mix_spec(cfg: dict[str, Any]) -> dict[str, Any]:
+    from gpt2zh.layout import DOC_STAGES
+    from gpt2zh.mix.plan import mix_weights
+
+    return {"mix": cfg["mix"], "weights": mix_weights(cfg), "stage": DOC_STAGES[-1]}
+
+
+def cmd_tokenizer(args: argparse.Namespace) -> None:
+    from gpt2zh.tokenize.train_bpe import build_tokenizer
+
+    build_tokenizer(_stage_spec(args, tokenizer_spec), args.inputs or [], args.out)
+
+
+def cmd_tokenize(args: argparse.Namespace) -> None:
+    import os
+
+    os.environ["RAYON_NUM_THREADS"] = str(args.threads)  # before tokenizers starts its pool
+    from gpt2zh.tokenize.encode import encode_shard
+
+    encode_shard(
+        args.inp,
+        args.tokenizer,
+        args.out,
+        dataset=args.dataset,
+        shard=args.shard,
+        batch_docs=args.batch_docs,
+    )
+
+
+def cmd_count(args: argparse.Namespace) -> None:
+    from gpt2zh.tokenize.count import write_counts, write_table
+
+    if args.count_command == "dataset":
+        c = write_counts(args.dataset, args.role, args.stats, args.out)
+        log.info("%s: %d docs, %d tokens", c["dataset"], c["docs"], c["tokens"])
+    else:
+        sys.stdout.write(write_table(args.counts, args.mix, args.out))
+
+
+def cmd_mix(args: argparse.Namespace) -> None:
+    from gpt2zh.mix.pack import build_mix
+
+    inputs = list(args.inputs or [])
+    if args.inputs_from:
+        inputs += [Path(x) for x in args.inputs_from.read_text("utf-8").split("\n") if x]
+    build_mix(_stage_spec(args, mix_spec), inputs, args.out)
+
+
+def _add_token_stages(sub: Any) -> None:
+    def cfg_args(p: argparse.ArgumentParser) -> None:
+        g = p.add_argument_group("configuration (give --spec or --config)")
+        g.add_argument("--spec", help="the stage's resolved config as JSON, or @file.json")
+        g.add_argument(
+            "--config", action="append", type=Path, metavar="YAML", help="config file (repeatable)"
+        )
+
+    p = sub.add_parser(
+        "tokenizer",
+        help="train the byte-level BPE tokenizer (or copy a pretrained one)",
+        description="Train a byte-level BPE on a sample of the last document stage drawn by mix "
+        "weight (tokenizer.sample_bytes), with the Chinese-aware pre-tokenizer, and save it with "
+        "save_pretrained (AutoTokenizer loads it) plus training.json (sample, seconds, peak RSS).",
+    )
+    cfg_args(p)
+    p.add_argument("--inputs", type=Path, nargs="*", help="document shards (.parquet)")
+    p.add_argument("--out", type=Path, required=True, help="output tokenizer folder")
+    p.set_defaults(func=cmd_tokenizer)
+
+    p = sub.add_parser(
+        "tokenize",
+        help="encode one document shard into an Arrow token shard",
+        description="Batch-encode one shard, EOS appended to each document; write an Arrow IPC "
+        "shard (id, input_ids list<uint16>, uint32 if the vocab needs it) and .stats.json.",
+    )
+    p.add_argument("--tokenizer", type=Path, required=True, help="tokenizer folder")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--shard", type=int, required=True, help="shard index (0-based)")
+    p.add_argument("--in", dest="inp", type=Path, required=True, help="document shard (.parquet)")
+    p.add_argument("--out", type=Path, required=True, help="token shard (.arrow)")
+    p.add_argument("--batch-docs", type=int, default=1024, help="documents per encode batch")
+    p.add_argument("--threads", type=int, default=1, help="encoder threads")
+    p.set_defaults(func=cmd_tokenize)
+
+    p = sub.add_parser(
+        "count",
+        help="token counts per dataset, and the table of the corpus",
+        description="`count dataset` sums a dataset's token shard stats into counts.json; "
+        "`count table` prints per dataset docs, tokens, chars/token, share of the mix, "
+        "effective epochs and the totals.",
+    )
+    csub = p.add_subparsers(dest="count_command", required=True, metavar="KIND")
+    c = csub.add_parser("dataset", help="one dataset's counts.json", description="counts.json")
+    c.add_argument("--dataset", required=True)
+    c.add_argument("--role", default="pretrain", choices=["pretrain", "sft"])
+    c.add_argument("--stats", type=Path, nargs="+", required=True, help="token shard stats")
+    c.add_argument("--out", type=Path, required=True, help="output counts.json")
+    c.set_defaults(func=cmd_count)
+    c = csub.add_parser("table", help="the corpus table", description="the corpus token table")
+    c.add_argument("--counts", type=Path, nargs="+", required=True, help="counts.json files")
+    c.add_argument("--mix", type=Path, help="mix manifest.json (share, epochs)")
+    c.add_argument("--out", type=Path, help="also write the table (Markdown) here")
+    c.set_defaults(func=cmd_count)
+
+    p = sub.add_parser(
+        "mix",
+        help="hold out validation, mix datasets by weight and pack rows of seq_len",
+        description="Hold out validation documents per dataset, take each dataset's token budget "
+        "(repeats reshuffled, subsets seeded), interleave and pack end to end into rows of "
+        "seq_len; write train/, val/, val_by_dataset/<d>/ Arrow shards, docs.arrow, manifest.json.",
+    )
+    cfg_args(p)
+    p.add_argument("--inputs", type=Path, nargs="*", help="token shards (.arrow)")
+    p.add_argument("--inputs-from", type=Path, help="file listing token shards, one a line")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.set_defaults(func=cmd_mix)
+
+
+def train_spec(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {"model": cfg["model"], "train": cfg["train"]}
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from gpt2zh.train.loop import train
+
+    summary = train(
+        _stage_spec(args, train_spec),
+        args.mix,
+        args.tokenizer,
+        args.out,
+        threads=args.threads,
+        until_step=args.until_step,
+    )
+    log.info("train: %s", {k: v for k, v in summary.items() if k != "samples"})
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    from gpt2zh.train.plan import load_manifest, plan, render
+
+    p = plan(load_config(args.config), load_manifest(args.mix), compute=args.compute)
+    sys.stdout.write(json.dumps(p, indent=1) + "\n" if args.json else render(p))
+
+
+def _add_train(sub: Any) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train GPT-2 on the mixed shards (run it under `accelerate launch`)",
+        description="Train GPT-2 on the packed mix with a plain loop on accelerate.Accelerator: "
+        "checkpoints (exact resume) under OUT/checkpoints, log.jsonl and TensorBoard under OUT, "
+        "the final model + tokenizer (save_pretrained) in OUT/model. A rerun resumes from the "
+        "newest valid checkpoint; SIGTERM saves one and stops. Several processes: "
+        "`accelerate launch --config_file workflow/accelerate/X.yaml -m gpt2zh.train ARGS`.",
+    )
+    g = p.add_argument_group("configuration (give --spec or --config)")
+    g.add_argument("--spec", help="resolved {model, train} config as JSON, or @file.json")
+    g.add_argument(
+        "--config", action="append", type=Path, metavar="YAML", help="config file (repeatable)"
+    )
+    p.add_argument("--mix", type=Path, required=True, help="mix folder (manifest.json, train/)")
+    p.add_argument("--tokenizer", type=Path, required=True, help="tokenizer folder")
+    p.add_argument("--out", type=Path, required=True, help="run folder (results/train/<run>)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--until-step", type=int, help="checkpoint and stop after this step")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "plan",
+        help="scaling-law estimate: model size, tokens, batch, lr (DeepSeek LLM)",
+        description="DeepSeek LLM scaling laws: M = 72·n_layer·d² + 12·n_layer·d·seq "
+        "(non-embedding FLOPs/token), C = M·D; optimal M, D, batch (tokens) and lr for the "
+        "config's compute (or --compute), against the corpus's token count from the mix "
+        "manifest. Flags budgets far (> 3×) from optimal.",
+    )
+    p.add_argument(
+        "--config", action="append", type=Path, required=True, metavar="YAML", help="config"
+    )
+    p.add_argument("--mix", type=Path, help="mix manifest.json (the corpus's token count)")
+    p.add_argument("--compute", type=float, help="compute budget in FLOPs (default: config's)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_plan)
 
 
 def cmd_not_built(stage: str, issue: int) -> Callable[[argparse.Namespace], None]:
@@ -170,8 +414,65 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     # --- dedup (issue 4): subcommands added here ---
+    p = sub.add_parser(
+        "dedup",
+        help="exact + MinHash near-duplicate removal across datasets (4 steps)",
+        description="Dedup runs in four steps, each its own job: signatures (per shard) → "
+        "buckets (per band group) → clusters (one gather job) → filter (per shard).",
+    )
+    dsub = p.add_subparsers(dest="dedup_command", required=True, metavar="STEP")
+    d = dsub.add_parser(
+        "signatures",
+        help="exact hash, MinHash and LSH band keys of one shard",
+        description="Normalize every document of one shard, hash it whole and compute its "
+        "datasketch-compatible (affine32) MinHash over character or word n-grams, vectorised; "
+        "write one row per document: id, length, exact hash, band keys, full signature.",
+    )
+    _dedup_spec_arg(d)
+    d.add_argument("--dataset", required=True, help="dataset of the shard")
+    d.add_argument("--in", dest="inp", type=Path, required=True, help="document shard (.parquet)")
+    d.add_argument("--out", type=Path, required=True, help="output signature file (.parquet)")
+    d.set_defaults(func=cmd_dedup_signatures)
+    d = dsub.add_parser(
+        "buckets",
+        help="candidate pairs from one band group (scatter)",
+        description="Read one group's band columns (and, for group 0, the exact hashes) of "
+        "every signature file, sort them and write the pairs of documents sharing a bucket.",
+    )
+    _dedup_spec_arg(d)
+    d.add_argument("--group", type=int, required=True, help="band group index (0-based)")
+    d.add_argument("--signatures", type=Path, required=True, help="folder of signature files")
+    d.add_argument("--out", type=Path, required=True, help="output pairs (.parquet)")
+    d.set_defaults(func=cmd_dedup_buckets)
+    d = dsub.add_parser(
+        "clusters",
+        help="union-find over candidate pairs; survivors and the drop list (gather)",
+        description="Merge all candidate pairs, optionally verify each pair's Jaccard estimate, "
+        "form clusters, keep one document per cluster (dataset priority, then longest, then "
+        "smallest id) and write the drop list plus a JSON summary for the reports.",
+    )
+    _dedup_spec_arg(d)
+    d.add_argument("--signatures", type=Path, required=True, help="folder of signature files")
+    d.add_argument("--pairs", type=Path, nargs="+", required=True, help="pair files (.parquet)")
+    d.add_argument("--docs", type=Path, required=True, help="folder of the input document shards")
+    d.add_argument("--out", type=Path, required=True, help="output drop list (.parquet)")
+    d.add_argument("--summary", type=Path, required=True, help="output summary (.json)")
+    d.set_defaults(func=cmd_dedup_clusters)
+    d = dsub.add_parser(
+        "filter",
+        help="drop one shard's duplicates (reasons exact_duplicate, near_duplicate)",
+        description="Copy one shard without the documents the drop list names, with stats.",
+    )
+    _dedup_spec_arg(d)
+    d.add_argument("--dataset", required=True, help="dataset of the shard")
+    d.add_argument("--shard", type=int, required=True, help="shard index (0-based)")
+    d.add_argument("--in", dest="inp", type=Path, required=True, help="document shard (.parquet)")
+    d.add_argument("--clusters", type=Path, required=True, help="drop list (.parquet)")
+    d.add_argument("--out", type=Path, required=True, help="output shard (.parquet)")
+    d.set_defaults(func=cmd_dedup_filter)
 
     # --- tokenizer, tokenize, count, mix (issue 5): subcommands added here ---
+    _add_token_stages(sub)
 
     p = sub.add_parser(
         "report",
@@ -189,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--spec", help="the dataset's resolved config as JSON (for its description)")
     r.add_argument("--manifest", type=Path, required=True, help="download manifest.json")
     r.add_argument("--stats", type=Path, nargs="+", required=True, help="*.stats.json files")
+    r.add_argument("--dedup", type=Path, help="dedup clusters summary (.json), if dedup ran")
     r.add_argument("--json", type=Path, required=True, help="output report JSON")
     r.add_argument("--html", type=Path, required=True, help="output report HTML")
     r.set_defaults(func=cmd_report_dataset)
@@ -201,10 +503,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--html", type=Path, required=True, help="output index HTML")
     r.set_defaults(func=cmd_report_index)
 
-    for stage, issue, text in (
-        ("train", 6, "train GPT-2 with accelerate (not built yet)"),
-        ("eval", 7, "evaluate a trained model (not built yet)"),
-    ):
+    # --- train, plan (issue 6) ---
+    _add_train(sub)
+
+    for stage, issue, text in (("eval", 7, "evaluate a trained model (not built yet)"),):
         p = sub.add_parser(stage, help=text, description=text)
         p.set_defaults(func=cmd_not_built(stage, issue))
     return parser

@@ -93,6 +93,14 @@ def _check_references(cfg: dict[str, Any]) -> None:
             problems.append(f"mix.weights.{name}: no dataset named {name!r}")
         elif ds["role"] != "pretrain":
             problems.append(f"mix.weights.{name}: dataset has role {ds['role']!r}, not pretrain")
+    val_tokens = cfg["mix"].get("val_tokens")
+    for key, names in (
+        ("epochs", cfg["mix"].get("epochs", {})),
+        ("val_tokens", val_tokens if isinstance(val_tokens, dict) else {}),
+    ):
+        for name in names:
+            if name not in cfg["datasets"]:
+                problems.append(f"mix.{key}.{name}: no dataset named {name!r}")
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
 

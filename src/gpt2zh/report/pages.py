@@ -43,6 +43,7 @@ def build_dataset_report(
     manifest: dict[str, Any],
     stats: Sequence[dict[str, Any]],
     spec: dict[str, Any] | None = None,
+    dedup: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     by_stage: dict[str, list[dict[str, Any]]] = {}
     for s in stats:
@@ -59,6 +60,8 @@ def build_dataset_report(
         for name, build in (("clean", _clean_section), ("convert", _convert_section))
         if name in merged
     }
+    if "dedup" in merged:
+        sections["dedup"] = _dedup_section(dataset, merged["dedup"], dedup)
     spec = spec or {}
     return {
         "dataset": dataset,
@@ -136,6 +139,43 @@ def _convert_section(shards: list[dict[str, Any]], merged: dict[str, Any]) -> di
     }
 
 
+def _dedup_section(
+    dataset: str, merged: dict[str, Any], summary: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Drops by reason from the filter's ledgers; cross-dataset sharing, cluster sizes and
+    example clusters from the clusters stage's summary (when given)."""
+    mine = (summary or {}).get("datasets", {}).get(dataset, {})
+    return {
+        "exact": merged["drops"].get("exact_duplicate", 0),
+        "near": merged["drops"].get("near_duplicate", 0),
+        "docs_in": merged["docs_in"],
+        "survivors": mine.get("survivors", 0),
+        "shared_with": mine.get("shared_with", {}),
+        "cluster_sizes": mine.get("cluster_sizes", {}),
+        "examples": mine.get("examples", []),
+        "params": (summary or {}).get("params", {}),
+        "corpus": {
+            k: (summary or {}).get(k)
+            for k in (
+                "docs",
+                "clusters",
+                "docs_in_clusters",
+                "dropped",
+                "candidate_pairs",
+                "verified_pairs",
+            )
+        },
+    }
+
+
+def _cluster_sizes_svg(report: dict[str, Any]) -> str:
+    sizes = report.get("dedup", {}).get("cluster_sizes", {})
+    if not sizes:
+        return ""
+    keys = sorted(sizes, key=int)
+    return hbar_svg(keys, [[sizes[k] for k in keys]], ["clusters of this size (documents)"])
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -177,9 +217,14 @@ def dataset_report(
     json_out: Path,
     html_out: Path,
     spec: dict[str, Any] | None = None,
+    dedup: Path | None = None,
 ) -> dict[str, Any]:
     report = build_dataset_report(
-        dataset, _read(manifest_path), [_read(p) for p in stats_paths], spec
+        dataset,
+        _read(manifest_path),
+        [_read(p) for p in stats_paths],
+        spec,
+        _read(dedup) if dedup else None,
     )
     write_json(json_out, report)
     html = _env.get_template("dataset.html.j2").render(
@@ -187,6 +232,7 @@ def dataset_report(
         docs_svg=_funnel_svg(report, "docs"),
         bytes_svg=_funnel_svg(report, "bytes"),
         lengths_svg=_lengths_svg(report),
+        clusters_svg=_cluster_sizes_svg(report),
     )
     _write_text(html_out, html)
     return report

@@ -1,0 +1,102 @@
+"""Stage 2, one job per band group (scatter): candidate pairs from shared LSH buckets.
+
+For each bucket column of the group (`exact` and/or `band_NNN`), the column of every signature
+file is read (key + document key: 16 bytes a document), sorted, and each run of equal keys
+becomes pairs (first document of the run, each other one): a star per bucket, which is all
+union-find needs. Output: `a`, `b` (uint64 document keys, a < b, unique, sorted).
+Memory: about 40 bytes per document of the corpus for the column being sorted, plus the pairs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from gpt2zh.dedup.spec import DATASET_SHIFT, SHARD_SHIFT, band_groups
+from gpt2zh.shards import shard_name
+
+log = logging.getLogger(__name__)
+
+PAIR_SCHEMA = pa.schema(
+    [pa.field("a", pa.uint64(), nullable=False), pa.field("b", pa.uint64(), nullable=False)]
+)
+
+
+def signature_path(sig_dir: str | Path, dataset: str, shard: int) -> Path:
+    return Path(sig_dir) / dataset / f"{shard_name(shard)}.parquet"
+
+
+def signature_files(
+    spec: Mapping[str, Any], sig_dir: str | Path
+) -> Iterator[tuple[int, str, int, Path]]:
+    """(dataset index, dataset, shard, path) of every signature file, in key order."""
+    for ds_idx, (name, ds) in enumerate(spec["datasets"].items()):
+        for shard in range(ds["shards"]):
+            yield ds_idx, name, shard, signature_path(sig_dir, name, shard)
+
+
+def doc_keys(ds_idx: int, shard: int, rows: np.ndarray) -> np.ndarray:
+    base = (np.uint64(ds_idx) << np.uint64(DATASET_SHIFT)) | (
+        np.uint64(shard) << np.uint64(SHARD_SHIFT)
+    )
+    return base | rows.astype(np.uint64)
+
+
+def run_pairs(keys: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (first of run, member) for every run of equal `keys` (docs ordered within runs)."""
+    if len(keys) < 2:
+        return np.empty(0, np.uint64), np.empty(0, np.uint64)
+    order = np.lexsort((docs, keys))
+    k, d = keys[order], docs[order]
+    same = np.concatenate(([False], k[1:] == k[:-1]))
+    idx = np.arange(len(k))
+    first = np.maximum.accumulate(np.where(same, 0, idx))
+    members = np.flatnonzero(same)
+    return d[first[members]], d[members]
+
+
+def unique_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if not len(a):
+        return a, b
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    order = np.lexsort((hi, lo))
+    lo, hi = lo[order], hi[order]
+    keep = np.concatenate(([True], (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])))
+    return lo[keep], hi[keep]
+
+
+def bucket_pairs(
+    spec: Mapping[str, Any], group: int, sig_dir: str | Path, out_path: str | Path
+) -> dict[str, Any]:
+    columns = band_groups(spec)[group]
+    all_a, all_b = [], []
+    for col in columns:
+        keys, docs = [], []
+        for ds_idx, _name, shard, path in signature_files(spec, sig_dir):
+            t = pq.read_table(path, columns=["row", col])
+            keys.append(t.column(col).to_numpy())
+            docs.append(doc_keys(ds_idx, shard, t.column("row").to_numpy()))
+        k = np.concatenate(keys) if keys else np.empty(0, np.uint64)
+        d = np.concatenate(docs) if docs else np.empty(0, np.uint64)
+        a, b = run_pairs(k, d)
+        log.info("bucket column %s: %d documents, %d candidate pairs", col, len(k), len(a))
+        all_a.append(a)
+        all_b.append(b)
+    a, b = unique_pairs(
+        np.concatenate(all_a) if all_a else np.empty(0, np.uint64),
+        np.concatenate(all_b) if all_b else np.empty(0, np.uint64),
+    )
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    pq.write_table(pa.table({"a": a, "b": b}, schema=PAIR_SCHEMA), tmp, compression="zstd")
+    os.replace(tmp, out_path)
+    log.info("band group %d (%s): %d unique pairs", group, ", ".join(columns), len(a))
+    return {"columns": columns, "pairs": len(a)}

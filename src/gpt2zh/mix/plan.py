@@ -1,0 +1,86 @@
+"""Mix plan: which datasets go into pretraining, with what weight, and how many tokens each.
+
+Budgets: with `total_tokens` set, dataset d gets `weight_d × total_tokens`; without it the total
+is the size of the pretraining corpus (every train token once), split by weight. `epochs.<d>`
+overrides a dataset's budget as a multiple of its size. A budget above a dataset's size repeats
+it (effective epochs > 1), below takes a deterministic subset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gpt2zh.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+class MixError(UserError):
+    """The mix cannot be built as configured (e.g. a weighted dataset has no documents)."""
+
+
+def mix_weights(cfg: Mapping[str, Any]) -> dict[str, float]:
+    """Normalised weights of the datasets that go into the mix (pretrain role, weight > 0).
+    Without `mix.weights`, every pretraining dataset weighs the same."""
+    pretrain = [d for d, ds in cfg["datasets"].items() if ds.get("role", "pretrain") == "pretrain"]
+    given = cfg.get("mix", {}).get("weights") or dict.fromkeys(pretrain, 1.0)
+    weights = {d: float(w) for d, w in given.items() if w > 0 and d in pretrain}
+    total = sum(weights.values())
+    return {d: w / total for d, w in sorted(weights.items())} if total else {}
+
+
+def stable_int(*parts: object) -> int:
+    """A 63-bit integer from strings/ints, stable across runs and Python versions."""
+    h = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8)
+    return int.from_bytes(h.digest(), "little") >> 1
+
+
+@dataclass
+class Budget:
+    dataset: str
+    weight: float
+    available: int  # train tokens after holding out validation
+    planned: int  # train tokens to take
+
+    @property
+    def epochs(self) -> float:
+        return self.planned / self.available if self.available else 0.0
+
+
+def plan_budgets(
+    weights: Mapping[str, float],
+    available: Mapping[str, int],
+    *,
+    total_tokens: int | None = None,
+    epochs: Mapping[str, float] | None = None,
+    on_empty: str = "error",
+    stage: str = "the last document stage",
+) -> tuple[dict[str, Budget], list[str]]:
+    """Token budgets per dataset, and warnings. Datasets with no tokens are an error, or with
+    `on_empty: warn` are left out and the other weights renormalised."""
+    warnings = []
+    weights = dict(weights)
+    for d in sorted(weights):
+        if available.get(d, 0) <= 0:
+            msg = f"mix: dataset {d!r} has no training tokens after {stage} (weight {weights[d]:g})"
+            if on_empty == "error":
+                raise MixError(msg + "; drop it from mix.weights or set mix.on_empty: warn")
+            warnings.append(msg + "; left out of the mix")
+            log.warning("%s", warnings[-1])
+            del weights[d]
+    total_w = sum(weights.values())
+    if not weights or total_w <= 0:
+        raise MixError("mix: no dataset with documents and a positive weight to mix")
+    weights = {d: w / total_w for d, w in weights.items()}
+    total = total_tokens if total_tokens is not None else sum(available[d] for d in weights)
+    budgets = {}
+    for d, w in sorted(weights.items()):
+        planned = round(w * total)
+        if epochs and d in epochs:
+            planned = round(epochs[d] * available[d])
+        budgets[d] = Budget(d, w, int(available[d]), int(planned))
+    return budgets, warnings

@@ -1,0 +1,127 @@
+"""Encode one document shard into a token shard (Arrow IPC), EOS appended to every document.
+
+Token shard: Arrow IPC file, one row per document in input order: `id` (string) and `input_ids`
+as `list<uint16>` when every id fits (vocab ≤ 65535), else `list<uint32>`. Beside it
+`<shard>.stats.json`: docs, chars, bytes, tokens (EOS included) of the shard.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from gpt2zh.ledger import write_json
+from gpt2zh.tokenize.train_bpe import load_tokenizer
+
+log = logging.getLogger(__name__)
+
+UINT16_MAX_VOCAB = 65535
+
+
+def token_type(vocab_size: int) -> pa.DataType:
+    """uint16 while every token id fits (vocab ≤ 65535), else uint32."""
+    return pa.uint16() if vocab_size <= UINT16_MAX_VOCAB else pa.uint32()
+
+
+def token_schema(vocab_size: int) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("input_ids", pa.list_(token_type(vocab_size)), nullable=False),
+        ]
+    )
+
+
+def tokens_path_stats(path: str | Path) -> Path:
+    p = Path(path)
+    return p.with_name(p.name.removesuffix(".arrow") + ".stats.json")
+
+
+def encode_batch(tok: Any, texts: list[str], eos_id: int, dtype: np.dtype) -> pa.ListArray:
+    """Encodes texts into one Arrow list array (EOS appended to each)."""
+    encs = tok.encode_batch_fast(texts, add_special_tokens=False)
+    lens = np.fromiter((len(e.ids) + 1 for e in encs), dtype=np.int64, count=len(encs))
+    offsets = np.zeros(len(encs) + 1, dtype=np.int32)
+    np.cumsum(lens, out=offsets[1:])
+    values = np.empty(int(offsets[-1]), dtype=dtype)
+    for e, end in zip(encs, offsets[1:], strict=True):
+        ids = e.ids
+        values[end - 1 - len(ids) : end - 1] = ids
+    values[offsets[1:] - 1] = eos_id
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+
+
+def encode_shard(
+    in_path: str | Path,
+    tokenizer_dir: str | Path,
+    out_path: str | Path,
+    *,
+    dataset: str,
+    shard: int,
+    batch_docs: int = 1024,
+) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    tok, eos_id = load_tokenizer(Path(tokenizer_dir))
+    vocab = tok.get_vocab_size()
+    schema = token_schema(vocab)
+    dtype = np.dtype(schema.field("input_ids").type.value_type.to_pandas_dtype())
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    docs = chars = nbytes = tokens = 0
+    try:
+        with (
+            pq.ParquetFile(in_path) as pf,
+            pa.OSFile(str(tmp), "wb") as sink,
+            pa.ipc.new_file(sink, schema) as writer,
+        ):
+            for batch in pf.iter_batches(batch_size=batch_docs, columns=["id", "text"]):
+                text_col = batch.column("text")
+                ids_arr = encode_batch(tok, text_col.to_pylist(), eos_id, dtype)
+                writer.write_batch(pa.record_batch([batch.column("id"), ids_arr], schema=schema))
+                docs += batch.num_rows
+                chars += pc.sum(pc.utf8_length(text_col)).as_py() or 0
+                nbytes += pc.sum(pc.binary_length(text_col)).as_py() or 0
+                tokens += len(ids_arr.values)
+        tmp.replace(out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    stats = {
+        "stage": "tokenize",
+        "dataset": dataset,
+        "shard": shard,
+        "docs_in": docs,
+        "docs_out": docs,
+        "chars_in": chars,
+        "chars_out": chars,
+        "bytes_in": nbytes,
+        "bytes_out": nbytes,
+        "tokens": tokens,
+        "vocab_size": vocab,
+        "token_type": str(schema.field("input_ids").type.value_type),
+        "drops": {},
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    write_json(tokens_path_stats(out_path), stats)
+    log.info(
+        "tokenize %s/%d: %d docs, %d tokens, %.2f MB/s",
+        dataset,
+        shard,
+        docs,
+        tokens,
+        nbytes / max(stats["seconds"], 1e-9) / 1e6,
+    )
+    return stats
+
+
+def read_token_shard(path: str | Path) -> pa.Table:
+    """The whole token shard, memory-mapped (zero-copy)."""
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()

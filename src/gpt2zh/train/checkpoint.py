@@ -1,0 +1,191 @@
+"""Resumable checkpoints: `checkpoints/step-NNNNNNNN/`, written so that no crash can spoil one.
+
+A checkpoint holds `model.safetensors` (weights), `optimizer.pt` (AdamW state: tensors and
+numbers only, read back with `torch.load(weights_only=True)`), `rng-<rank>.pt` (torch CPU/CUDA and
+Python RNG of each process), `state.json` (step, tokens, scheduler, data-reader position) and,
+written last, `manifest.json` with the sha256 of every file. It is built in a hidden temp folder
+and renamed into place only when complete, so a full disk or a `kill -9` mid-save leaves the
+previous checkpoint untouched. Loading takes the newest checkpoint whose files match its manifest
+and falls back to older ones, with a warning naming what was wrong.
+
+Limitation: under FSDP the weights and optimizer are sharded; this module saves the unwrapped
+full state and is tested on one process (CPU) only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_model, save_model
+
+from gpt2zh.errors import UserError
+
+log = logging.getLogger(__name__)
+
+NAME = re.compile(r"^step-(\d{8})$")
+
+
+class CheckpointError(UserError):
+    """A checkpoint could not be written, or no readable one is left."""
+
+
+def step_dir(root: Path, step: int) -> Path:
+    return root / f"step-{step:08d}"
+
+
+def list_checkpoints(root: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints, newest first (temp folders of interrupted saves are ignored)."""
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := NAME.match(p.name))]
+    return sorted(found, reverse=True)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def verify(path: Path) -> str | None:
+    """None when every file matches the manifest, else what is wrong."""
+    manifest = path / "manifest.json"
+    if not manifest.is_file():
+        return "no manifest.json"
+    try:
+        files = json.loads(manifest.read_text("utf-8"))["files"]
+    except (ValueError, KeyError) as e:
+        return f"unreadable manifest.json ({e})"
+    for name, digest in files.items():
+        f = path / name
+        if not f.is_file():
+            return f"{name} missing"
+        if _sha256(f) != digest:
+            return f"{name} does not match its sha256"
+    return None
+
+
+def rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Checkpoints:
+    """Save and restore the training state under `root`; `accelerator` coordinates processes."""
+
+    def __init__(self, root: Path, accelerator: Any, keep: int) -> None:
+        self.root, self.acc, self.keep = Path(root), accelerator, keep
+        if self.acc.is_main_process:
+            self.root.mkdir(parents=True, exist_ok=True)
+            for stale in self.root.glob(".step-*.tmp"):  # left by a crash mid-save
+                shutil.rmtree(stale, ignore_errors=True)
+        self.acc.wait_for_everyone()
+
+    def save(
+        self,
+        step: int,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        state: dict[str, Any],
+        write: Callable[[Any, Path], None] = torch.save,
+    ) -> Path:
+        """Writes the checkpoint of `step` atomically; raises CheckpointError (previous ones
+        intact) when it cannot. `write` is torch.save (a seam for the disk-full test)."""
+        final, tmp = step_dir(self.root, step), self.root / f".step-{step:08d}.tmp"
+        acc = self.acc
+        if acc.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        acc.wait_for_everyone()
+        try:
+            write(rng_state(), tmp / f"rng-{acc.process_index}.pt")
+            if acc.is_main_process:
+                save_model(acc.unwrap_model(model), str(tmp / "model.safetensors"))
+                write(optimizer.state_dict(), tmp / "optimizer.pt")
+                (tmp / "state.json").write_text(json.dumps(state, indent=1), "utf-8")
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            last = list_checkpoints(self.root)
+            keep = f"step {last[0][0]} is intact" if last else "none saved yet"
+            raise CheckpointError(
+                f"could not write the checkpoint of step {step} ({e}); last checkpoint: {keep}"
+            ) from e
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            files = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
+            with open(tmp / "manifest.json", "w", encoding="utf-8") as f:
+                json.dump({"step": step, "files": files}, f, indent=1)
+                f.flush()
+                os.fsync(f.fileno())
+            for p in tmp.iterdir():
+                with open(p, "rb") as f:
+                    os.fsync(f.fileno())
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            _fsync_dir(self.root)
+            for _, old in list_checkpoints(self.root)[self.keep :]:
+                shutil.rmtree(old, ignore_errors=True)
+            log.info("checkpoint: %s", final)
+        acc.wait_for_everyone()
+        return final
+
+    def latest_valid(self) -> Path | None:
+        """The newest checkpoint that verifies; warns about each corrupt one it skips."""
+        found = list_checkpoints(self.root)
+        for step, path in found:
+            problem = verify(path)
+            if problem is None:
+                return path
+            log.warning("checkpoint step %d is corrupt (%s): falling back to an older one", step, problem)
+        if found:
+            raise CheckpointError(
+                f"every checkpoint in {self.root} is corrupt; delete the folder to start over"
+            )
+        return None
+
+    def load(
+        self, path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+    ) -> dict[str, Any]:
+        """Restores weights, optimizer and this process's RNG; returns state.json."""
+        acc = self.acc
+        load_model(acc.unwrap_model(model), str(path / "model.safetensors"), device=str(acc.device))
+        opt = torch.load(path / "optimizer.pt", map_location=acc.device, weights_only=True)
+        optimizer.load_state_dict(opt)
+        rng = path / f"rng-{acc.process_index}.pt"
+        if not rng.is_file():
+            raise CheckpointError(
+                f"{path} has no RNG state for process {acc.process_index}: it was saved with "
+                "fewer processes; resume with the same number of processes"
+            )
+        set_rng_state(torch.load(rng, weights_only=True))
+        return json.loads((path / "state.json").read_text("utf-8"))

@@ -1,0 +1,271 @@
+"""The training loop: nanoGPT's shape on `accelerate.Accelerator`, resumable to the step.
+
+    for step in start+1 .. max_steps:
+        grad_accum micro-batches → forward (bf16 autocast on GPU, fp32 on CPU) → backward
+        clip → AdamW (fused on CUDA) → LR schedule (warmup + cosine or WSD)
+        log (loss, lr, grad norm, tokens, tokens/s, MFU) · val loss · checkpoint
+A non-finite loss stops the run before anything is saved; SIGTERM saves and stops; a rerun
+resumes from the newest valid checkpoint with the same batches, RNG and schedule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from transformers import AutoTokenizer
+
+from gpt2zh.errors import UserError
+from gpt2zh.train.checkpoint import CheckpointError, Checkpoints, list_checkpoints
+from gpt2zh.train.data import eval_batches, open_data
+from gpt2zh.train.log import RunLog
+from gpt2zh.train.mfu import mfu, model_flops_per_token, peak_flops
+from gpt2zh.train.model import build_model, gpt2_config, param_groups
+
+log = logging.getLogger(__name__)
+
+
+class TrainingStopped(UserError):
+    """The run stopped early (non-finite loss, SIGTERM); the message says what to do."""
+
+
+def lr_at(it: int, t: Mapping[str, Any], max_steps: int) -> float:
+    """Learning rate of optimizer step `it` (0-based): linear warmup, then cosine decay to
+    min_lr, or WSD (warmup, stable, linear decay over the last `decay_fraction` of steps)."""
+    lr, min_lr, warmup = float(t["lr"]), float(t["min_lr"]), int(t["warmup_steps"])
+    if it < warmup:
+        return lr * (it + 1) / warmup
+    if t["schedule"] == "wsd":
+        decay = max(1, round(max_steps * float(t["decay_fraction"])))
+        left = max_steps - it
+        return lr if left > decay else min_lr + (lr - min_lr) * left / decay
+    progress = min(1.0, (it - warmup) / max(1, max_steps - warmup))
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (lr - min_lr)
+
+
+def train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: Sequence[torch.Tensor],
+    accelerator: Accelerator,
+    grad_clip: float,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One optimizer step over `len(batches)` micro-batches; returns (mean loss, grad norm)."""
+    model.train()
+    total = torch.zeros((), device=accelerator.device)
+    for i, x in enumerate(batches):
+        x = x.to(accelerator.device, non_blocking=True)
+        last = i == len(batches) - 1
+        with contextlib.nullcontext() if last else accelerator.no_sync(model):
+            loss = model(input_ids=x, labels=x).loss / len(batches)
+            accelerator.backward(loss)
+        total += loss.detach()
+    norm = accelerator.clip_grad_norm_(model.parameters(), grad_clip) if grad_clip else None
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total, norm
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, batches: Sequence[torch.Tensor], acc: Accelerator) -> float:
+    model.eval()
+    losses = torch.stack(
+        [model(input_ids=x.to(acc.device), labels=x.to(acc.device)).loss.float() for x in batches]
+    )
+    return float(acc.reduce(losses.mean(), reduction="mean"))
+
+
+def _precision(requested: str) -> str:
+    if requested == "auto":
+        cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return "bf16" if cuda_bf16 else "no"
+    return {"fp32": "no"}.get(requested, requested)
+
+
+def train(
+    spec: Mapping[str, Any],
+    mix_dir: Path,
+    tokenizer_dir: Path,
+    out_dir: Path,
+    *,
+    threads: int | None = None,
+    until_step: int | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Train `spec` (`{"model": ..., "train": ...}` from the config) and write the model to
+    `out_dir/model`. `until_step` pauses (checkpoint, return) after that step; `on_step` is
+    called after every step (tests send signals from it)."""
+    m, t = spec["model"], spec["train"]
+    out_dir = Path(out_dir)
+    if threads:
+        torch.set_num_threads(threads)
+    acc = Accelerator(mixed_precision=_precision(t["precision"]))
+    if t["tf32"]:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    set_seed(int(t["seed"]))  # the same initial weights on every process and every rerun
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    data = open_data(
+        Path(mix_dir),
+        vocab_size=len(tokenizer),
+        eos_id=tokenizer.eos_token_id,
+        batch_size=int(t["batch_size"]),
+        seed=int(t["seed"]),
+        rank=acc.process_index,
+        world_size=acc.num_processes,
+    )
+    config = gpt2_config(m, vocab_size=len(tokenizer), seq_len=data.seq_len, eos_id=data.eos_id)
+    model = build_model(config, m["attention"], acc.device)
+    flops_token = model_flops_per_token(model, data.seq_len)
+    accum = int(t["grad_accum"])
+    tokens_per_step = data.train.global_batch * accum * data.seq_len
+    max_steps = int(t["max_steps"] or math.ceil(int(t["tokens"]) / tokens_per_step))
+
+    optimizer = torch.optim.AdamW(
+        param_groups(model, float(t["weight_decay"])),
+        lr=float(t["lr"]),
+        betas=(float(t["beta1"]), float(t["beta2"])),
+        eps=float(t["eps"]),
+        fused=acc.device.type == "cuda",
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda it: lr_at(it, t, max_steps) / float(t["lr"])
+    )
+    model, optimizer = acc.prepare(model, optimizer)  # the scheduler stays ours: one step/step
+    if t["compile"]:
+        model = torch.compile(model)
+
+    ckpts = Checkpoints(out_dir / "checkpoints", acc, int(t["keep_checkpoints"]))
+    step, tokens, elapsed = 0, 0, 0.0
+    if (latest := ckpts.latest_valid()) is not None:
+        state = ckpts.load(latest, model, optimizer)
+        step, tokens, elapsed = state["step"], state["tokens"], state["elapsed_s"]
+        scheduler.load_state_dict(state["scheduler"])
+        try:
+            data.train.load_state_dict(state["reader"])
+        except ValueError as e:
+            raise CheckpointError(f"{latest}: cannot resume with this config: {e}") from e
+        log.info("resumed from %s (step %d, %d tokens)", latest, step, tokens)
+
+    runlog = RunLog(
+        out_dir,
+        start_step=step,
+        max_steps=max_steps,
+        enabled=acc.is_main_process,
+        tensorboard=bool(t["tensorboard"]),
+    )
+    val = eval_batches(data.val, int(t["eval_batches"]))
+    peak = peak_flops(acc.device)
+
+    def save() -> Path:
+        state = {
+            "step": step,
+            "tokens": tokens,
+            "elapsed_s": elapsed,
+            "scheduler": scheduler.state_dict(),
+            "reader": data.train.state_dict(),
+        }
+        return ckpts.save(step, model, optimizer, state)
+
+    stop: list[int] = []
+    old_handler = signal.signal(signal.SIGTERM, lambda signum, _: stop.append(signum))
+    try:
+        if step == 0:
+            runlog.record(0, **{"val.loss": evaluate(model, val, acc), "tokens": 0})
+        window_tokens, window_s = 0, 0.0
+        while step < max_steps:
+            t0 = time.perf_counter()
+            lr = scheduler.get_last_lr()[0]
+            batches = [data.train.next_batch() for _ in range(accum)]
+            loss, norm = train_step(model, optimizer, batches, acc, float(t["grad_clip"]))
+            scheduler.step()
+            loss_value = float(acc.reduce(loss, reduction="mean"))  # syncs: timing is honest
+            step, tokens = step + 1, tokens + tokens_per_step
+            if not math.isfinite(loss_value):
+                last = list_checkpoints(ckpts.root)
+                raise TrainingStopped(
+                    f"loss is {loss_value} at step {step}: stopped without saving; the last good "
+                    f"checkpoint is {last[0][1].name if last else 'none (none saved yet)'} "
+                    "(lower train.lr, or check the data)"
+                )
+            dt = time.perf_counter() - t0
+            elapsed, window_tokens, window_s = elapsed + dt, window_tokens + tokens_per_step, window_s + dt
+            runlog.advance()
+            if step % int(t["log_every"]) == 0 or step == 1 or step == max_steps:
+                tok_s = window_tokens / window_s
+                runlog.record(
+                    step,
+                    **{
+                        "train.loss": loss_value,
+                        "train.lr": lr,
+                        "train.grad_norm": float(norm) if norm is not None else None,
+                        "tokens": tokens,
+                        "train.tokens_per_s": tok_s,
+                        "train.mfu": mfu(tok_s / acc.num_processes, flops_token, peak),
+                        "elapsed_s": elapsed,
+                    },
+                )
+                window_tokens, window_s = 0, 0.0
+            if step % int(t["eval_every"]) == 0 or step == max_steps:
+                runlog.record(step, **{"val.loss": evaluate(model, val, acc), "tokens": tokens})
+            if step % int(t["checkpoint_every"]) == 0 or stop or step == until_step:
+                save()
+            if stop:
+                raise TrainingStopped(
+                    f"stopped by signal {stop[0]} after step {step}; checkpoint saved, rerun "
+                    "to resume"
+                )
+            if step == until_step:
+                log.info("paused after step %d (checkpoint saved); rerun to resume", step)
+                return {"step": step, "paused": True}
+            if on_step is not None:
+                on_step(step)
+    finally:
+        signal.signal(signal.SIGTERM, old_handler)
+        runlog.close()
+
+    summary = {"step": step, "tokens": tokens, "elapsed_s": elapsed, "flops_per_token": flops_token}
+    if acc.is_main_process:
+        final = acc.unwrap_model(model)
+        summary["samples"] = samples(final, tokenizer, t, acc.device)
+        final.save_pretrained(out_dir / "model")
+        tokenizer.save_pretrained(out_dir / "model")
+        (out_dir / "summary.json").write_text(
+            json.dumps(summary, ensure_ascii=False, indent=1), "utf-8"
+        )
+    acc.wait_for_everyone()
+    acc.end_training()
+    return summary
+
+
+@torch.no_grad()
+def samples(
+    model: torch.nn.Module, tokenizer: Any, t: Mapping[str, Any], device: torch.device
+) -> list[str]:
+    """A few seeded samples from the final model, for the log and the summary."""
+    model.eval()
+    out = []
+    for i, prompt in enumerate(t["sample_prompts"]):
+        torch.manual_seed(int(t["seed"]) + i)
+        ids = tokenizer(prompt, return_tensors="pt").input_ids.to(device)
+        gen = model.generate(
+            ids,
+            max_new_tokens=int(t["sample_tokens"]),
+            do_sample=True,
+            top_k=50,
+            temperature=0.8,
+            pad_token_id=tokenizer.eos_token_id,
+        )
+        out.append(tokenizer.decode(gen[0], skip_special_tokens=False))
+        log.info("sample %d: %s", i, out[-1].replace("\n", " / "))
+    return out
