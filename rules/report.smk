@@ -10,6 +10,8 @@ rule report_dataset:
             for f in shard_files(stage, w.dataset, ".stats.json")
         ],
         dedup=layout.dedup_clusters(".json"),
+        counts=layout.counts("{dataset}"),
+        mix=MIX_MANIFEST,
     output:
         json=layout.report("{dataset}", ".json"),
         html=report(
@@ -31,12 +33,14 @@ rule report_dataset:
     shell:
         "gpt2zh report dataset --dataset {wildcards.dataset} --spec {params.about:q}"
         " --manifest {input.manifest:q} --dedup {input.dedup:q}"
+        " --counts {input.counts:q} --mix {input.mix:q}"
         " --stats {input.stats:q} --json {output.json:q} --html {output.html:q} 2> {log:q}"
 
 
 rule report_index:
     input:
-        expand(layout.report("{dataset}", ".json"), dataset=DATASETS),
+        reports=expand(layout.report("{dataset}", ".json"), dataset=DATASETS),
+        mix=MIX_MANIFEST,
     output:
         report(
             layout.report("index", ".html"),
@@ -48,4 +52,5 @@ rule report_index:
     params:
         version=VERSION["report"],
     shell:
-        "gpt2zh report index --reports {input:q} --html {output:q} 2> {log:q}"
+        "gpt2zh report index --reports {input.reports:q} --mix {input.mix:q}"
+        " --html {output:q} 2> {log:q}"

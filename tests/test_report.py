@@ -80,3 +80,44 @@ def test_html_pages_render(tmp_path: Path) -> None:
     index_report([tmp_path / "news.json"], tmp_path / "index.html")
     index = (tmp_path / "index.html").read_text("utf-8")
     assert 'href="news.html"' in index and "<svg" in index
+
+
+def test_tokens_and_mix_sections(tmp_path: Path) -> None:
+    counts = {"docs": 5, "tokens": 120, "chars": 150, "bytes": 450, "vocab_size": 8192,
+              "chars_per_token": 1.25, "bytes_per_token": 3.75}  # fmt: skip
+    mix = {
+        "seq_len": 16,
+        "seed": 1,
+        "train": {"rows": 10, "tokens": 160},
+        "val": {"rows": 2, "tokens": 32},
+        "datasets": {
+            "news": {
+                "weight": 0.5,
+                "tokens": 120,
+                "planned_tokens": 80,
+                "train_tokens": 80,
+                "epochs": 0.66,
+                "val_docs": 1,
+                "val_tokens": 16,
+            },
+            "poems": {
+                "weight": 0.5,
+                "tokens": 40,
+                "planned_tokens": 80,
+                "train_tokens": 80,
+                "epochs": 2.0,
+                "val_docs": 1,
+                "val_tokens": 16,
+            },
+        },
+    }
+    rep = build_dataset_report("news", MANIFEST, [_stats(0, 5, 0)], None, None, counts, mix)
+    assert rep["tokens"]["tokens"] == 120 and rep["tokens"]["mix"]["share"] == 0.5
+    sft = build_dataset_report("news", MANIFEST, [_stats(0, 5, 0)], None, None, counts, None)
+    assert sft["tokens"]["mix"] is None
+    (tmp_path / "news.json").write_text(json.dumps(rep), "utf-8")
+    (tmp_path / "mix.json").write_text(json.dumps(mix), "utf-8")
+    index_report([tmp_path / "news.json"], tmp_path / "index.html", tmp_path / "mix.json")
+    index = (tmp_path / "index.html").read_text("utf-8")
+    assert "Training mix" in index and ">160<" in index.replace("<b>", ">").replace("</b>", "<")
+    assert 'href="poems.html"' in index and "all datasets" not in index

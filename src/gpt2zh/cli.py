@@ -141,14 +141,22 @@ def cmd_report_dataset(args: argparse.Namespace) -> None:
 
     spec = json.loads(args.spec) if args.spec else None
     dataset_report(
-        args.dataset, args.manifest, args.stats, args.json, args.html, spec, dedup=args.dedup
+        args.dataset,
+        args.manifest,
+        args.stats,
+        args.json,
+        args.html,
+        spec,
+        dedup=args.dedup,
+        counts=args.counts,
+        mix=args.mix,
     )
 
 
 def cmd_report_index(args: argparse.Namespace) -> None:
     from gpt2zh.report import index_report
 
-    index_report(args.reports, args.html)
+    index_report(args.reports, args.html, args.mix)
 
 
 def _stage_spec(args: argparse.Namespace, build: Callable[[dict[str, Any]], Any]) -> Any:
@@ -491,6 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--manifest", type=Path, required=True, help="download manifest.json")
     r.add_argument("--stats", type=Path, nargs="+", required=True, help="*.stats.json files")
     r.add_argument("--dedup", type=Path, help="dedup clusters summary (.json), if dedup ran")
+    r.add_argument("--counts", type=Path, help="the dataset's token counts.json")
+    r.add_argument("--mix", type=Path, help="the mix manifest.json")
     r.add_argument("--json", type=Path, required=True, help="output report JSON")
     r.add_argument("--html", type=Path, required=True, help="output report HTML")
     r.set_defaults(func=cmd_report_dataset)
@@ -501,6 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--reports", type=Path, nargs="+", required=True, help="dataset report JSONs")
     r.add_argument("--html", type=Path, required=True, help="output index HTML")
+    r.add_argument("--mix", type=Path, help="the mix manifest.json (the mix table)")
     r.set_defaults(func=cmd_report_index)
 
     # --- train, plan (issue 6) ---

@@ -44,6 +44,8 @@ def build_dataset_report(
     stats: Sequence[dict[str, Any]],
     spec: dict[str, Any] | None = None,
     dedup: dict[str, Any] | None = None,
+    counts: dict[str, Any] | None = None,
+    mix: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     by_stage: dict[str, list[dict[str, Any]]] = {}
     for s in stats:
@@ -62,6 +64,8 @@ def build_dataset_report(
     }
     if "dedup" in merged:
         sections["dedup"] = _dedup_section(dataset, merged["dedup"], dedup)
+    if counts is not None:
+        sections["tokens"] = _tokens_section(counts, mix, dataset)
     spec = spec or {}
     return {
         "dataset": dataset,
@@ -168,6 +172,35 @@ def _dedup_section(
     }
 
 
+def _tokens_section(
+    counts: dict[str, Any], mix: dict[str, Any] | None, dataset: str
+) -> dict[str, Any]:
+    """Tokens of the dataset and its place in the mix (None for datasets not mixed, e.g. SFT)."""
+    entry = (mix or {}).get("datasets", {}).get(dataset)
+    total = sum(d["train_tokens"] for d in (mix or {}).get("datasets", {}).values())
+    keys = ("docs", "tokens", "chars", "bytes", "vocab_size", "chars_per_token", "bytes_per_token")
+    return {
+        **{k: counts.get(k) for k in keys},
+        "mix": {
+            **{
+                k: entry.get(k)
+                for k in (
+                    "weight",
+                    "planned_tokens",
+                    "train_tokens",
+                    "epochs",
+                    "val_docs",
+                    "val_tokens",
+                )
+            },
+            "share": entry["train_tokens"] / total if total else 0.0,
+            "seq_len": mix["seq_len"],
+        }
+        if entry
+        else None,
+    }
+
+
 def _cluster_sizes_svg(report: dict[str, Any]) -> str:
     sizes = report.get("dedup", {}).get("cluster_sizes", {})
     if not sizes:
@@ -218,6 +251,8 @@ def dataset_report(
     html_out: Path,
     spec: dict[str, Any] | None = None,
     dedup: Path | None = None,
+    counts: Path | None = None,
+    mix: Path | None = None,
 ) -> dict[str, Any]:
     report = build_dataset_report(
         dataset,
@@ -225,6 +260,8 @@ def dataset_report(
         [_read(p) for p in stats_paths],
         spec,
         _read(dedup) if dedup else None,
+        _read(counts) if counts else None,
+        _read(mix) if mix else None,
     )
     write_json(json_out, report)
     html = _env.get_template("dataset.html.j2").render(
@@ -238,29 +275,60 @@ def dataset_report(
     return report
 
 
-def index_report(report_paths: Sequence[Path], html_out: Path) -> None:
+def index_report(
+    report_paths: Sequence[Path], html_out: Path, mix_path: Path | None = None
+) -> None:
     reports = sorted((_read(p) for p in report_paths), key=lambda r: r["dataset"])
+    mix = _read(mix_path) if mix_path else None
     stages = sorted({s["stage"] for r in reports for s in r["stages"]}, key=_stage_order)
     totals = {
-        "files": sum(r["download"]["files"] for r in reports),
-        "bytes": sum(r["download"]["bytes"] for r in reports),
+        # Datasets can share a source: count the files each dataset read (extract), not the
+        # source's download once per dataset.
+        "files": sum(_read_files(r)[0] for r in reports),
+        "bytes": sum(_read_files(r)[1] for r in reports),
         "quarantined": sum(r["quarantine"]["total"] for r in reports),
         **{k: sum(r["final"][k] for r in reports) for k in ("docs_out", "chars_out", "bytes_out")},
+        "tokens": sum((r.get("tokens") or {}).get("tokens") or 0 for r in reports),
     }
     svg = hbar_svg(
         [r["dataset"] for r in reports],
         [[r["final"]["docs_out"] for r in reports]],
         [f"documents after {stages[-1] if stages else 'extract'}"],
     )
+    for r in reports:
+        r["read_files"], r["read_bytes"] = _read_files(r)
     html = _env.get_template("index.html.j2").render(
         reports=reports,
         stages=stages,
         totals=totals,
         docs_svg=svg,
+        mix=mix,
+        mix_svg=_mix_svg(mix) if mix else "",
         generated=_now(),
         version=__version__,
     )
     _write_text(html_out, html)
+
+
+def _read_files(report: dict[str, Any]) -> tuple[int, int]:
+    """Source files the dataset read and their bytes (extract's accounting), else the source's."""
+    first = report["stages"][0] if report["stages"] else {}
+    if "files" in first:
+        return first["files"], first.get("file_bytes", 0)
+    return report["download"]["files"], report["download"]["bytes"]
+
+
+def _mix_svg(mix: dict[str, Any]) -> str:
+    """Tokens each dataset has against what the mix trains on (up- or down-sampled)."""
+    names = sorted(mix["datasets"])
+    return hbar_svg(
+        names,
+        [
+            [mix["datasets"][d]["tokens"] for d in names],
+            [mix["datasets"][d]["train_tokens"] for d in names],
+        ],
+        ["tokens in the dataset", "tokens in the training mix"],
+    )
 
 
 def _write_text(path: Path, text: str) -> None:
