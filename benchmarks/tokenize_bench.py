@@ -2,12 +2,18 @@
 
 Both are trained on the same sample with the same vocab size, each in its own process (so peak
 RSS is that training's), then compared on held-out documents per dataset (chars/token,
-bytes/token) and on encode speed (MB/s of UTF-8 on one thread, `encode_batch_fast`, and end to
-end through `gpt2zh.tokenize.encode.encode_shard`: read Parquet → write Arrow tokens).
+bytes/token) and on encode speed (MB/s of UTF-8 on one thread: HF `encode_batch_fast` vs our
+tiktoken encoder `gpt2zh.tokenize.fast` on the same text, and end to end through
+`gpt2zh.tokenize.encode.encode_shard` with each encoder: read Parquet → write Arrow tokens).
 
     python benchmarks/tokenize_bench.py results/convert --sample-mb 50 --vocab 32768
     python benchmarks/tokenize_bench.py results/convert --extra-json 'DIR/poet.song.*.json' \
         --sample-mb 200
+    python benchmarks/tokenize_bench.py results/dedup --tokenizer results/tokenizer --verify
+
+`--tokenizer DIR` skips training and times that tokenizer; `--verify` also proves the fast
+encoder token-for-token identical to HF on every document under DOCS_ROOT, and that its split
+regex (tiktoken's engine) cuts every Unicode code point, in several contexts, as HF's does.
 
 DOCS_ROOT holds `<dataset>/shard-*.parquet` (a document stage's output). `--extra-json` adds
 chinese-poetry style JSON files (records with `paragraphs`) as dataset `extra`, for samples
@@ -97,6 +103,93 @@ def encode_mbps(tok, texts: list[str], repeat: int = 3) -> float:
     return nbytes / best / 1e6
 
 
+def fast_mbps(tokdir: Path, texts: list[str], repeat: int = 3) -> float:
+    from gpt2zh.tokenize.fast import FastEncoder
+
+    fast = FastEncoder(tokdir)
+    nbytes = sum(len(t.encode("utf-8")) for t in texts)
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for i in range(0, len(texts), 1024):
+            fast.encode_batch(texts[i : i + 1024], 1)
+        best = min(best, time.perf_counter() - t0)
+    return nbytes / best / 1e6
+
+
+def e2e_mbps(shards: list[Path], tokdir: Path, out: Path, encoder: str) -> float:
+    """Read Parquet → write Arrow MB/s of `encode_shard` over all shards, one thread."""
+    from gpt2zh.tokenize.encode import encode_shard
+
+    nbytes, secs = 0, 0.0
+    for i, shard in enumerate(shards):
+        t0 = time.perf_counter()
+        st = encode_shard(
+            shard, tokdir, out / f"{encoder}-{i}.arrow", dataset="b", shard=i, encoder=encoder
+        )
+        secs += time.perf_counter() - t0
+        nbytes += st["bytes_in"]
+        if st["encoder"] != encoder:
+            raise SystemExit(f"asked for {encoder}, encode_shard used {st['encoder']}")
+    return nbytes / secs / 1e6
+
+
+def split_sweep(pattern: str) -> tuple[int, int]:
+    """Every code point (no surrogates) in a few contexts: the pieces of tiktoken's regex
+    engine vs HF's. Pieces are made tokens of a throwaway tiktoken vocabulary (all bytes + all
+    HF pieces), so tiktoken's output is HF's pieces exactly when both split alike."""
+    import tiktoken
+    from tokenizers import Regex, pre_tokenizers
+
+    hf = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
+    docs = [
+        f"a{c} {c}{c}{c}中{c}1{c}\n {c}'{c}s{c}\t{c}  {c}\u3000{c}é{c}{c}x"
+        for c in map(chr, range(0x110000))
+        if not 0xD800 <= ord(c) < 0xE000
+    ]
+    pieces = [[p.encode() for p, _ in hf.pre_tokenize_str(d)] for d in docs]
+    ranks = {bytes([b]): b for b in range(256)}
+    for ps in pieces:
+        for p in ps:
+            ranks.setdefault(p, len(ranks))
+    enc = tiktoken.Encoding("sweep", pat_str=pattern, mergeable_ranks=ranks, special_tokens={})
+    inv = {v: k for k, v in ranks.items()}
+    bad = sum(
+        [inv[i] for i in ids] != ps
+        for ids, ps in zip(enc.encode_ordinary_batch(docs), pieces, strict=True)
+    )
+    return len(docs), bad
+
+
+def given_tokenizer(args: argparse.Namespace, docs: dict[str, list[tuple[str, str]]]) -> None:
+    from tokenizers import Tokenizer
+
+    from gpt2zh.tokenize.fast import FastEncoder, verify
+
+    tokdir = args.tokenizer
+    tok = Tokenizer.from_file(str(tokdir / "tokenizer.json"))
+    texts = [t for d in sorted(docs) for _, t in docs[d]]
+    mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
+    print(f"tokenizer {tokdir}: vocab {tok.get_vocab_size()}; {len(texts)} docs, {mb:.1f} MB")
+    if args.verify:
+        t0 = time.perf_counter()
+        res = verify(tokdir, texts)
+        print(f"identity fast vs HF on every document ({time.perf_counter() - t0:.0f} s): {res}")
+        n, bad = split_sweep(FastEncoder(tokdir).pattern)
+        print(f"split regex sweep: {n} code points, {bad} cut differently")
+    hf = encode_mbps(tok, texts)
+    fast = fast_mbps(tokdir, texts)
+    shards = sorted(args.docs_root.glob("*/shard-*.parquet"))
+    with tempfile.TemporaryDirectory() as tmp:
+        e_hf = e2e_mbps(shards, tokdir, Path(tmp), "hf")
+        e_fast = e2e_mbps(shards, tokdir, Path(tmp), "fast")
+    print(f"encode, one thread:  HF {hf:.2f} MB/s  fast {fast:.2f} MB/s  ratio {fast / hf:.2f}x")
+    print(
+        f"read → write shard:  HF {e_hf:.2f} MB/s  fast {e_fast:.2f} MB/s  "
+        f"ratio {e_fast / e_hf:.2f}x"
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("docs_root", type=Path, help="folder of <dataset>/shard-*.parquet")
@@ -106,6 +199,8 @@ def main() -> None:
     p.add_argument("--max-han-run", type=int, default=2, help="ours: Han run bound")
     p.add_argument("--kinds", default="zh,gpt2", help="comma list of pre-tokenizers to train")
     p.add_argument("--encode-mb", type=float, default=10.0, help="text to time encoding on")
+    p.add_argument("--tokenizer", type=Path, help="time this tokenizer folder (no training)")
+    p.add_argument("--verify", action="store_true", help="with --tokenizer: prove fast == HF")
     p.add_argument("--_train", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--texts", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
@@ -117,9 +212,10 @@ def main() -> None:
 
     from tokenizers import Tokenizer
 
-    from gpt2zh.tokenize.encode import encode_shard
-
     docs = load_docs(args.docs_root, args.extra_json)
+    if args.tokenizer:
+        given_tokenizer(args, docs)
+        return
     train, heldout = sample(docs, args.sample_mb)
     mb = sum(len(t.encode("utf-8")) for t in train) / 1e6
     print(f"sample: {len(train)} docs, {mb:.1f} MB; vocab {args.vocab}")
@@ -148,20 +244,22 @@ def main() -> None:
                     enc_texts.append(t)
                     used += len(t.encode("utf-8"))
                 used = 0
-            r["encode_mbps"] = encode_mbps(tok, enc_texts)
-            shard = next(args.docs_root.glob("*/shard-*.parquet"))
             tokdir = Path(tmp) / f"tok-{kind}"
             tokdir.mkdir()
             from gpt2zh.tokenize.train_bpe import wrap
 
             wrap(tok).save_pretrained(tokdir)
-            t0 = time.perf_counter()
-            st = encode_shard(shard, tokdir, Path(tmp) / f"{kind}.arrow", dataset="bench", shard=0)
-            r["e2e_mbps"] = st["bytes_in"] / (time.perf_counter() - t0) / 1e6
+            r["encode_mbps"] = encode_mbps(tok, enc_texts)
+            r["fast_mbps"] = fast_mbps(tokdir, enc_texts)
+            shard = [next(args.docs_root.glob("*/shard-*.parquet"))]
+            r["e2e_mbps"] = e2e_mbps(shard, tokdir, Path(tmp), "hf")
+            r["e2e_fast_mbps"] = e2e_mbps(shard, tokdir, Path(tmp), "fast")
             results[kind] = r
             print(
                 f"{kind:5s} train {r['seconds']:7.1f} s  peak RSS {r['peak_rss_mb']:7.0f} MB  "
-                f"encode {r['encode_mbps']:.2f} MB/s/thread  end-to-end {r['e2e_mbps']:.2f} MB/s"
+                f"encode HF {r['encode_mbps']:.2f} / fast {r['fast_mbps']:.2f} MB/s/thread "
+                f"({r['fast_mbps'] / r['encode_mbps']:.2f}x)  read→write HF {r['e2e_mbps']:.2f} / "
+                f"fast {r['e2e_fast_mbps']:.2f} MB/s ({r['e2e_fast_mbps'] / r['e2e_mbps']:.2f}x)"
             )
             for d, (cpt, bpt) in r["heldout"].items():
                 print(f"      held-out {d:12s} {cpt:.3f} chars/token  {bpt:.3f} bytes/token")

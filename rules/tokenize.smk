@@ -19,11 +19,13 @@ rule tokenize:
     params:
         tokenizer=lambda w, input: os.path.dirname(input.tokenizer),
         batch=CFG["tokenize"]["batch_docs"],
+        encoder=CFG["tokenize"]["encoder"],
         version=VERSION["tokenize"],
     shell:
         "gpt2zh tokenize --tokenizer {params.tokenizer:q} --dataset {wildcards.dataset}"
         " --shard {wildcards.shard} --in {input.shard:q} --out {output.tokens:q}"
-        " --batch-docs {params.batch} --threads {threads} 2> {log:q}"
+        " --batch-docs {params.batch} --threads {threads} --encoder {params.encoder}"
+        " 2> {log:q}"
 
 
 rule count:

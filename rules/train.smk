@@ -12,11 +12,6 @@ if not os.path.isfile(ACCELERATE_CONFIG):
     )
 
 
-def launch_processes(wildcards, resources):
-    """Multi-GPU configs start one process per GPU the job got (Snakemake may lower gpu)."""
-    return f"--num_processes {resources.gpu}" if resources.gpu > 1 else ""
-
-
 rule train:
     input:
         mix=MIX_MANIFEST,
@@ -34,10 +29,19 @@ rule train:
     params:
         spec=spec_json({"model": CFG["model"], "train": CFG["train"]}),
         accelerate=ACCELERATE_CONFIG,
-        processes=launch_processes,
-        mix=layout.MIX_DIR,
-        tokenizer=layout.TOKENIZER_DIR,
-        out=TRAIN_DIR,
+        # multi-GPU: one process per GPU the job got (Snakemake may lower gpu); CPU: threads
+        processes=lambda w, threads, resources: (
+            f"--num_processes {resources.gpu}"
+            if resources.gpu > 1
+            else (
+                f"--num_cpu_threads_per_process {threads}"
+                if resources.gpu == 0
+                else ""
+            )
+        ),
+        mix=lambda w, input: os.path.dirname(input.mix),
+        tokenizer=lambda w, input: os.path.dirname(input.tokenizer),
+        out=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
         version=VERSION["train"],
     shell:
         "accelerate launch --config_file {params.accelerate:q} {params.processes}"

@@ -9,6 +9,7 @@ import pytest
 
 STAGES = ["download", "extract", "clean", "convert", "dedup", "report", "train", "eval"]
 STAGES += ["tokenizer", "tokenize", "count", "mix"]  # issue 5
+STAGES += ["plan"]  # issue 6
 
 
 def gpt2zh(*args: str) -> subprocess.CompletedProcess[str]:
@@ -37,7 +38,7 @@ def test_each_subcommand_has_help(args: list[str]) -> None:
     assert out.stdout.startswith("usage: gpt2zh " + " ".join(args))
 
 
-@pytest.mark.parametrize("stage", ["train", "eval"])
+@pytest.mark.parametrize("stage", ["eval"])
 def test_unbuilt_stage_fails_clearly(stage: str) -> None:
     out = gpt2zh(stage)
     assert out.returncode == 2

@@ -188,11 +188,24 @@ def test_two_runs_are_byte_identical(tiny_run: Path, tmp_path: Path) -> None:
     assert first and first == second
 
 
-def test_train_target_says_not_built_yet(tiny_run: Path) -> None:
-    proc = run_snakemake(tiny_run, "train", configfile=TINY, check=False)
-    assert proc.returncode != 0
-    log = (tiny_run / "logs" / "train" / "tiny.log").read_text("utf-8")
-    assert "not built yet" in log
+def test_train_on_the_tiny_mix(tiny_run: Path) -> None:
+    """`snakemake train`: accelerate launch on CPU, the model out, checkpoints kept aside."""
+    from transformers import AutoModelForCausalLM
+
+    run_snakemake(tiny_run, "train", configfile=TINY)
+    out = tiny_run / "results" / "train" / "tiny"
+    model = AutoModelForCausalLM.from_pretrained(out / "model")
+    assert model.config.n_layer == 2 and (out / "model" / "tokenizer.json").is_file()
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text("utf-8").splitlines()]
+    val = [r["val.loss"] for r in log if "val.loss" in r]
+    assert len(val) == 3 and val[-1] < val[0]  # untrained, step 3, step 6
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        "step-00000003",
+        "step-00000006",
+    ]
+    assert (tiny_run / "logs" / "benchmarks" / "train" / "tiny.tsv").is_file()
+    proc = run_snakemake(tiny_run, "-n", "train", configfile=TINY)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
 def test_bad_config_fails_before_any_job(tmp_path: Path) -> None:

@@ -201,6 +201,8 @@ def cmd_tokenize(args: argparse.Namespace) -> None:
         dataset=args.dataset,
         shard=args.shard,
         batch_docs=args.batch_docs,
+        encoder=args.encoder,
+        threads=args.threads,
     )
 
 
@@ -256,6 +258,13 @@ def _add_token_stages(sub: Any) -> None:
     p.add_argument("--out", type=Path, required=True, help="token shard (.arrow)")
     p.add_argument("--batch-docs", type=int, default=1024, help="documents per encode batch")
     p.add_argument("--threads", type=int, default=1, help="encoder threads")
+    p.add_argument(
+        "--encoder",
+        choices=["auto", "hf", "fast"],
+        default="auto",
+        help="fast = tiktoken over our merges (token-identical to HF, verified at load); "
+        "auto = fast when the tokenizer allows it",
+    )
     p.set_defaults(func=cmd_tokenize)
 
     p = sub.add_parser(

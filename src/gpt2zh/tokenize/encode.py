@@ -3,11 +3,17 @@
 Token shard: Arrow IPC file, one row per document in input order: `id` (string) and `input_ids`
 as `list<uint16>` when every id fits (vocab ≤ 65535), else `list<uint32>`. Beside it
 `<shard>.stats.json`: docs, chars, bytes, tokens (EOS included) of the shard.
+
+Encoder (`tokenize.encoder`): `hf` is HF `tokenizers`; `fast` is the tiktoken encoder of
+`gpt2zh.tokenize.fast`, token-for-token identical (so the shard bytes are too); `auto` takes
+`fast` when the tokenizer is one it reproduces (our byte-level BPE with a known split pattern),
+else `hf` (`gpt2zh tokenize --encoder`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -66,9 +72,18 @@ def encode_shard(
     dataset: str,
     shard: int,
     batch_docs: int = 1024,
+    encoder: str | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
+    """`encoder`: auto, hf or fast (default auto); `threads` for the encoder (default:
+    $RAYON_NUM_THREADS, which HF tokenizers also reads, else 1)."""
+    from gpt2zh.tokenize.fast import make_encoder
+
     t0 = time.perf_counter()
     tok, eos_id = load_tokenizer(Path(tokenizer_dir))
+    encoder = encoder or "auto"
+    threads = threads or int(os.environ.get("RAYON_NUM_THREADS") or 1)
+    fast = make_encoder(tokenizer_dir, encoder, hf_tok=tok)
     vocab = tok.get_vocab_size()
     schema = token_schema(vocab)
     dtype = np.dtype(schema.field("input_ids").type.value_type.to_pandas_dtype())
@@ -84,7 +99,14 @@ def encode_shard(
         ):
             for batch in pf.iter_batches(batch_size=batch_docs, columns=["id", "text"]):
                 text_col = batch.column("text")
-                ids_arr = encode_batch(tok, text_col.to_pylist(), eos_id, dtype)
+                texts = text_col.to_pylist()
+                if fast is not None:
+                    values, offsets = fast.encode_packed(texts, eos_id, threads)
+                    ids_arr = pa.ListArray.from_arrays(
+                        pa.array(offsets.astype(np.int32)), pa.array(values.astype(dtype))
+                    )
+                else:
+                    ids_arr = encode_batch(tok, texts, eos_id, dtype)
                 writer.write_batch(pa.record_batch([batch.column("id"), ids_arr], schema=schema))
                 docs += batch.num_rows
                 chars += pc.sum(pc.utf8_length(text_col)).as_py() or 0
@@ -106,14 +128,17 @@ def encode_shard(
         "tokens": tokens,
         "vocab_size": vocab,
         "token_type": str(schema.field("input_ids").type.value_type),
+        "encoder": "hf" if fast is None else "fast",
+        "fallback_docs": 0 if fast is None else fast.fallback_docs,
         "drops": {},
         "seconds": round(time.perf_counter() - t0, 3),
     }
     write_json(tokens_path_stats(out_path), stats)
     log.info(
-        "tokenize %s/%d: %d docs, %d tokens, %.2f MB/s",
+        "tokenize %s/%d (%s): %d docs, %d tokens, %.2f MB/s",
         dataset,
         shard,
+        stats["encoder"],
         docs,
         tokens,
         nbytes / max(stats["seconds"], 1e-9) / 1e6,

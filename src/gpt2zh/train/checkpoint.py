@@ -166,7 +166,9 @@ class Checkpoints:
             problem = verify(path)
             if problem is None:
                 return path
-            log.warning("checkpoint step %d is corrupt (%s): falling back to an older one", step, problem)
+            log.warning(
+                "checkpoint step %d is corrupt (%s): falling back to an older one", step, problem
+            )
         if found:
             raise CheckpointError(
                 f"every checkpoint in {self.root} is corrupt; delete the folder to start over"

@@ -129,6 +129,8 @@ def train(
     flops_token = model_flops_per_token(model, data.seq_len)
     accum = int(t["grad_accum"])
     tokens_per_step = data.train.global_batch * accum * data.seq_len
+    if not (t["max_steps"] or t["tokens"]):
+        raise UserError("train: set max_steps or tokens (both are null)")
     max_steps = int(t["max_steps"] or math.ceil(int(t["tokens"]) / tokens_per_step))
 
     optimizer = torch.optim.AdamW(
@@ -199,7 +201,11 @@ def train(
                     "(lower train.lr, or check the data)"
                 )
             dt = time.perf_counter() - t0
-            elapsed, window_tokens, window_s = elapsed + dt, window_tokens + tokens_per_step, window_s + dt
+            elapsed, window_tokens, window_s = (
+                elapsed + dt,
+                window_tokens + tokens_per_step,
+                window_s + dt,
+            )
             runlog.advance()
             if step % int(t["log_every"]) == 0 or step == 1 or step == max_steps:
                 tok_s = window_tokens / window_s

@@ -73,8 +73,7 @@ def build_model(config: GPT2Config, attention: str, device: torch.device) -> GPT
     impl = pick_attention(attention, device)
     model = GPT2LMHeadModel._from_config(config, attn_implementation=impl)
     log.info(
-        "GPT-2: %d layers, %d dims, %d heads, %.2fM parameters, vocab %d, context %d, "
-        "attention %s",
+        "GPT-2: %d layers, %d dims, %d heads, %.2fM parameters, vocab %d, context %d, attention %s",
         config.n_layer,
         config.n_embd,
         config.n_head,

@@ -108,9 +108,9 @@ def plan(
         out["optimal"]["epochs_of_corpus"] = epochs
         if epochs > MAX_GOOD_EPOCHS:
             flags.append(
-                f"the optimal {opt_d:.3g} tokens are {epochs:.1f} epochs of the {corpus:.3g}-token "
-                f"corpus: beyond ~{MAX_GOOD_EPOCHS:.0f} epochs repeats stop paying; prefer a smaller "
-                f"model or more data"
+                f"the optimal {opt_d:.3g} tokens are {epochs:.1f} epochs of the "
+                f"{corpus:.3g}-token corpus: beyond ~{MAX_GOOD_EPOCHS:.0f} epochs repeats stop "
+                "paying; prefer a smaller model or more data"
             )
     return out
 
@@ -124,9 +124,7 @@ def render(p: Mapping[str, Any]) -> str:
         f"{'tokens D':24}{c['tokens']:>14.3g}{o['tokens']:>14.3g}",
         f"{'batch (tokens)':24}{c['batch_tokens']:>14.3g}{o['batch_tokens']:>14.3g}",
         f"{'learning rate':24}{c['lr']:>14.3g}{o['lr']:>14.3g}",
-        "recommended model: n_layer={n_layer} n_embd={n_embd} n_head={n_head}".format(
-            **o["model"]
-        )
+        "recommended model: n_layer={n_layer} n_embd={n_embd} n_head={n_head}".format(**o["model"])
         + f", batch ≈ {o['batch_rows']} rows, lr ≈ {o['lr']:.2g}",
     ]
     if p["corpus_tokens"]:
