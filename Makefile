@@ -16,7 +16,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 .PHONY: demo data test test-fast lint bench clean help
 
 help:
-	@echo "make demo   - install into $(VENV) if needed, then run the default pipeline (snakemake --cores $(CORES))"
+	@echo "make demo   - install into $(VENV) if needed, then build the data and train the demo GPT-2 (snakemake --cores $(CORES) [train])"
 	@echo "make test   - install if needed, then run every test (unit + Snakemake end-to-end)"
 	@echo "make lint   - ruff, snakefmt --check, snakemake --lint"
 	@echo "make bench  - stage benchmarks on the default corpus (prints MB/s)"
@@ -31,7 +31,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
-	@echo "Reports: results/reports/index.html"
+	$(BIN)/snakemake --cores $(CORES) train
+	@echo "Reports: results/reports/index.html; model: results/train/<run>/model (run: config.yaml)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
