@@ -33,11 +33,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import venv
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from benchlib import CACHE, peer_python, timed
 
 GROUPS = [
     ("dist/quantangshi/poet.tang.*.json", "title"),
@@ -138,15 +138,6 @@ def load_texts(root: Path, limit_bytes: int, join: int) -> list[str]:
     return texts
 
 
-def timed(fn: Any, repeats: int) -> float:
-    runs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t0)
-    return statistics.median(runs)
-
-
 def ours(texts: list[str], repeats: int) -> dict[str, Any]:
     from gpt2zh.clean import CleanOptions, clean_shard, filter_batch, make_step, resolve
     from gpt2zh.clean.features import class_table
@@ -196,29 +187,10 @@ def ours(texts: list[str], repeats: int) -> dict[str, Any]:
         }
 
 
-def datatrove_python(venv_dir: Path) -> Path:
-    python = venv_dir / "bin" / "python"
-    marker = venv_dir / ".gpt2zh-bench-ready"
-    wanted = json.dumps(DATATROVE_PACKAGES)
-    if marker.exists() and marker.read_text() == wanted:
-        return python
-    print(f"creating the datatrove venv in {venv_dir} (once; pip output in install.log)")
-    venv.create(venv_dir, with_pip=True, clear=True)
-    with open(venv_dir / "install.log", "w") as log:
-        subprocess.run(
-            [str(python), "-m", "pip", "install", *DATATROVE_PACKAGES],
-            check=True,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    marker.write_text(wanted)
-    return python
-
-
 def run_datatrove(
     texts: list[str], repeats: int, venv_dir: Path, tokenizers: list[str]
 ) -> dict[str, Any]:
-    python = datatrove_python(venv_dir)
+    python = peer_python(venv_dir, DATATROVE_PACKAGES)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "texts.jsonl")
         with open(path, "w", encoding="utf-8") as f:
@@ -261,9 +233,7 @@ def main() -> None:
     ap.add_argument(
         "--venv",
         type=Path,
-        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-        / "gpt2zh-bench"
-        / "datatrove-0.10.1",
+        default=CACHE / "datatrove-0.10.1",
         help="where the throwaway datatrove venv lives (created on first use)",
     )
     ap.add_argument(

@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchlib import add_corpus_arg, corpus_root, timed
 from gpt2zh.convert import convert_shard, convert_texts, converter, opencc_version
 from gpt2zh.docstage import run_doc_stage
 from gpt2zh.shards import ShardWriter, iter_docs
@@ -61,21 +60,9 @@ def write_shard(path: Path, name: str, texts: list[str]) -> None:
         w.write_batch(ids, texts, name, ["{}"] * len(texts))
 
 
-def timed(fn: Callable[[], Any]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument(
-        "root",
-        nargs="?",
-        default=os.environ.get("GPT2ZH_POETRY_DIR"),
-        help="unpacked chinese-poetry package folder (the one holding dist/); "
-        "default: $GPT2ZH_POETRY_DIR",
-    )
+    add_corpus_arg(ap)
     ap.add_argument("--repeats", type=int, default=3, help="runs of each (median reported)")
     ap.add_argument("--conversion", default="t2s", choices=["t2s", "tw2sp", "hk2s"])
     ap.add_argument("--top", type=int, default=20, help="replacements listed per group")
@@ -85,9 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         help="include OpenCC's tofu-risk dictionary (TSCharactersExt); default: without",
     )
     args = ap.parse_args(argv)
-    if not args.root:
-        ap.error("give the package folder as an argument or in $GPT2ZH_POETRY_DIR")
-    root = Path(args.root)
+    root = corpus_root(ap, args)
     cc = converter(args.conversion, args.tofu_risk)
     print(f"OpenCC {opencc_version()}, {args.conversion}, tofu-risk dictionary {args.tofu_risk}")
 

@@ -40,13 +40,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import venv
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
 
+from benchlib import CACHE, peer_python, timed
 from gpt2zh.config import load_config
 from gpt2zh.dedup import shingles
 from gpt2zh.dedup.bands import run_pairs, unique_pairs
@@ -114,34 +114,6 @@ def load_texts(limit_bytes: float) -> list[str]:
     return texts
 
 
-def timed(fn: Any, repeats: int) -> float:
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return statistics.median(out)
-
-
-def datatrove_python(venv_dir: Path) -> Path:
-    python = venv_dir / "bin" / "python"
-    marker = venv_dir / ".gpt2zh-bench-ready"
-    wanted = json.dumps(DATATROVE_PACKAGES)
-    if marker.exists() and marker.read_text() == wanted:
-        return python
-    print(f"creating the datatrove venv in {venv_dir} (once; pip output in install.log)")
-    venv.create(venv_dir, with_pip=True, clear=True)
-    with open(venv_dir / "install.log", "w") as log:
-        subprocess.run(
-            [str(python), "-m", "pip", "install", *DATATROVE_PACKAGES],
-            check=True,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    marker.write_text(wanted)
-    return python
-
-
 def speed(args: argparse.Namespace) -> None:
     spec = default_spec()
     texts = load_texts(args.limit_mb * 1e6)
@@ -183,7 +155,7 @@ def speed(args: argparse.Namespace) -> None:
 
     rows["datasketch update_batch"] = few_mb / timed(ds, 1)
     if not args.no_datatrove:
-        python = datatrove_python(args.venv)
+        python = peer_python(args.venv, DATATROVE_PACKAGES)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp, "texts.jsonl")
             path.write_text(
@@ -399,9 +371,7 @@ def main() -> None:
     p.add_argument(
         "--venv",
         type=Path,
-        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-        / "gpt2zh-bench"
-        / "datatrove-dedup",
+        default=CACHE / "datatrove-dedup",
     )
     p = sub.add_parser("quality")
     p.add_argument("--sample", type=int, default=100)

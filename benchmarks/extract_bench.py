@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from benchlib import add_corpus_arg, corpus_root
 
 GROUPS = [
     # (glob under the package root, title key of the template "{<key>?}\n{paragraphs}")
@@ -101,13 +102,7 @@ def ours(root: Path, files: list[tuple[str, str]], work: Path, meta: bool) -> tu
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument(
-        "root",
-        nargs="?",
-        default=os.environ.get("GPT2ZH_POETRY_DIR"),
-        help="unpacked chinese-poetry package folder (the one holding dist/); "
-        "default: $GPT2ZH_POETRY_DIR",
-    )
+    add_corpus_arg(ap)
     ap.add_argument("--repeats", type=int, default=3, help="runs of each (median reported)")
     ap.add_argument(
         "--meta",
@@ -125,9 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         import gpt2zh.extract.shard
 
         gpt2zh.extract.shard.ZSTD_LEVEL = args.zstd_level
-    if not args.root:
-        ap.error("give the package folder as an argument or in $GPT2ZH_POETRY_DIR")
-    root = Path(args.root)
+    root = corpus_root(ap, args)
     files = _files(root)
     file_bytes = sum((root / rel).stat().st_size for rel, _ in files)
     _, docs, texts = floor(root, files, keep=True)  # warms the page cache; untimed
