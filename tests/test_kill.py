@@ -1,0 +1,63 @@
+"""A data run killed with SIGKILL mid-way, then `--unlock` and a rerun with --rerun-incomplete,
+gives the same bytes as an uninterrupted run: outputs are written to temp files and renamed,
+and Snakemake reruns the jobs that were in flight."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_snakemake
+from test_workflow import TINY, _sha256s, _tiny_workdir
+
+
+def _killed_after(work: Path, marker: str, timeout: float = 120) -> None:
+    """Starts the tiny data run and SIGKILLs its whole process group once `marker` exists."""
+    cmd = [
+        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(work),
+        "--workflow-profile", "none", "--cores", "2", "--configfile", str(TINY),
+    ]  # fmt: skip
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.Popen(
+        cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    try:
+        while not any(work.glob(marker)):
+            if proc.poll() is not None:
+                pytest.fail(f"the run ended before {marker} appeared")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{marker} did not appear within {timeout} s")
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    work = _tiny_workdir(tmp_path_factory.mktemp("reference"))
+    run_snakemake(work, configfile=TINY)
+    return _sha256s(work)
+
+
+@pytest.mark.parametrize(
+    "marker",
+    ["results/clean/*/shard-*", "results/dedup_work/signatures/*/shard-*", "results/tokens/*/*"],
+    ids=["during-clean", "during-dedup", "during-tokenize"],
+)
+def test_kill_then_rerun_incomplete_is_byte_identical(
+    marker: str, reference: dict[str, str], tmp_path: Path
+) -> None:
+    work = _tiny_workdir(tmp_path)
+    _killed_after(work, marker)
+    run_snakemake(work, "--unlock", configfile=TINY)  # a SIGKILL leaves Snakemake's lock behind
+    run_snakemake(work, "--rerun-incomplete", configfile=TINY)
+    assert _sha256s(work) == reference
