@@ -12,6 +12,7 @@ import pytest
 from conftest import REPO, run_snakemake
 from gpt2zh.config import load_config
 from gpt2zh.layout import DOC_STAGES
+from test_tokenize_fast import _encode_both
 
 pytestmark = pytest.mark.slow
 
@@ -57,3 +58,14 @@ def test_traditional_converted_and_simplified_left_alone(default_run: Path) -> N
     songci = json.loads((default_run / "results/reports/songci.json").read_text("utf-8"))
     assert songci["convert"]["conversion"] == "none" and songci["convert"]["chars"] == 0
     assert songci["convert"]["probe"]["chars"] > 1_000  # what t2s would have done, reported
+
+
+def test_fast_encoder_identical_to_hf_on_every_default_shard(
+    default_run: Path, tmp_path: Path
+) -> None:
+    tokdir = default_run / "results" / "tokenizer"
+    shards = sorted((default_run / "results" / DOC_STAGES[-1]).glob("*/shard-*.parquet"))
+    assert shards
+    for i, shard in enumerate(shards):
+        hf, fast, _, s_fast = _encode_both(shard, tokdir, tmp_path / str(i))
+        assert hf == fast and s_fast["encoder"] == "fast", shard

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from gpt2zh.layout import DOC_STAGES
 from gpt2zh.shards import Doc, ShardWriter
 from gpt2zh.tokenize import pretok
 from gpt2zh.tokenize.encode import encode_shard
@@ -139,16 +138,6 @@ def test_token_shard_bytes_identical_hf_vs_fast(tokdirs: dict[str, Path], tmp_pa
     assert hf == fast
     assert (s_hf["encoder"], s_fast["encoder"]) == ("hf", "fast")
     assert s_hf["tokens"] == s_fast["tokens"]
-
-
-def test_token_shard_identical_on_the_default_corpus_shard(tmp_path: Path) -> None:
-    """On a real shard of the default corpus with its trained tokenizer, when built."""
-    tokdir = ROOT / "results" / "tokenizer"
-    shards = sorted((ROOT / "results" / DOC_STAGES[-1]).glob("*/shard-*.parquet"))
-    if not (tokdir / "tokenizer.json").exists() or not shards:
-        pytest.skip("default corpus not built (snakemake)")
-    hf, fast, _, s_fast = _encode_both(shards[0], tokdir, tmp_path)
-    assert hf == fast and s_fast["encoder"] == "fast"
 
 
 def test_auto_picks_fast_only_for_our_tokenizers(tokdirs: dict[str, Path], tmp_path: Path) -> None:
