@@ -9,6 +9,8 @@ rule clean:
         stats=layout.shard("clean", "{dataset}", "shard-{shard}", ".stats.json"),
     log:
         layout.log("clean", "{dataset}/shard-{shard}"),
+    benchmark:
+        layout.benchmark("clean", "{dataset}/shard-{shard}")
     threads: 1
     resources:
         mem_mb=2000,

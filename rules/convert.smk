@@ -10,6 +10,8 @@ rule convert:
         stats=layout.shard("convert", "{dataset}", "shard-{shard}", ".stats.json"),
     log:
         layout.log("convert", "{dataset}/shard-{shard}"),
+    benchmark:
+        layout.benchmark("convert", "{dataset}/shard-{shard}")
     threads: 1
     resources:
         mem_mb=1000,

@@ -99,6 +99,8 @@ rule dedup_filter:
         stats=layout.shard("dedup", "{dataset}", "shard-{shard}", ".stats.json"),
     log:
         layout.log("dedup", "filter/{dataset}/shard-{shard}"),
+    benchmark:
+        layout.benchmark("dedup", "filter/{dataset}/shard-{shard}")
     threads: 1
     resources:
         mem_mb=1000,

@@ -13,6 +13,8 @@ rule extract:
         ),
     log:
         layout.log("extract", "{dataset}/shard-{shard}"),
+    benchmark:
+        layout.benchmark("extract", "{dataset}/shard-{shard}")
     threads: 1
     resources:
         mem_mb=2000,

@@ -15,7 +15,7 @@ rule mix:
     log:
         layout.log("mix", "mix"),
     benchmark:
-        f"{layout.LOGS}/mix/mix.benchmark.tsv"
+        layout.benchmark("mix", "mix")
     threads: 1
     resources:
         mem_mb=8000,

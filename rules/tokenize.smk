@@ -12,7 +12,7 @@ rule tokenize:
     log:
         layout.log("tokenize", "{dataset}/shard-{shard}"),
     benchmark:
-        f"{layout.LOGS}/tokenize/{{dataset}}/shard-{{shard}}.benchmark.tsv"
+        layout.benchmark("tokenize", "{dataset}/shard-{shard}")
     threads: CFG["tokenize"]["threads"]
     resources:
         mem_mb=2000,

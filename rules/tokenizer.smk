@@ -12,7 +12,7 @@ rule tokenizer:
     log:
         layout.log("tokenizer", "tokenizer"),
     benchmark:
-        f"{layout.LOGS}/tokenizer/tokenizer.benchmark.tsv"
+        layout.benchmark("tokenizer", "tokenizer")
     threads: workflow.cores
     resources:
         mem_mb=24000,
