@@ -19,7 +19,7 @@ help:
 	@echo "make demo   - install into $(VENV) if needed, then build the data and train the demo GPT-2 (snakemake --cores $(CORES) [train])"
 	@echo "make test   - install if needed, then run every test (unit + Snakemake end-to-end)"
 	@echo "make lint   - ruff, snakefmt --check, snakemake --lint"
-	@echo "make bench  - stage benchmarks on the default corpus (prints MB/s)"
+	@echo "make bench  - stage benchmarks on the default corpus (prints MB/s); scale: benchmarks/scale_check.py"
 	@echo "make clean  - remove results/, logs/ and .snakemake/"
 
 $(STAMP): pyproject.toml
@@ -46,10 +46,14 @@ lint: $(STAMP)
 POETRY := results/download/chinese_poetry/files
 
 bench: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) results/download/chinese_poetry/manifest.json
+	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/python benchmarks/extract_bench.py $(POETRY)
 	$(BIN)/python benchmarks/clean_bench.py $(POETRY)
 	$(BIN)/python benchmarks/convert_bench.py $(POETRY)
+	$(BIN)/python benchmarks/dedup_bench.py speed
+	$(BIN)/python benchmarks/tokenize_bench.py results/dedup --tokenizer results/tokenizer
+	$(BIN)/python benchmarks/mix_bench.py
+	$(BIN)/python benchmarks/train_gpu.py --tiny
 
 clean:
 	rm -rf results logs .snakemake
