@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import random
 import shutil
 import subprocess
@@ -94,6 +95,7 @@ def scaled_config(cfg: dict, corpus: Path, k: int) -> dict:
 
 def run_factor(root: Path, work: Path, k: int, args: argparse.Namespace) -> dict:
     cfg = yaml.safe_load((REPO / "config.yaml").read_text("utf-8"))
+    work = work.resolve()
     if work.exists():
         shutil.rmtree(work)
     build_corpus(root, work / "corpus", cfg, k, args.edit_rate, args.seed)
@@ -104,8 +106,9 @@ def run_factor(root: Path, work: Path, k: int, args: argparse.Namespace) -> dict
         "--workflow-profile", "none", "--cores", str(args.cores), "--configfile", str(config),
     ]  # fmt: skip
     t0 = time.perf_counter()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     with open(work / "snakemake.log", "w") as log:
-        subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
+        subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
     wall = time.perf_counter() - t0
     per_rule: dict[str, dict[str, float]] = defaultdict(lambda: {"s": 0.0, "rss": 0.0, "jobs": 0})
     for tsv in (work / "logs" / "benchmarks").rglob("*.tsv"):
