@@ -22,20 +22,26 @@ from gpt2zh.errors import UserError
 log = logging.getLogger("gpt2zh")
 
 
-def _spec_args(p: argparse.ArgumentParser, what: str) -> None:
-    """Stages take their part of the config either resolved (from a rule) or from config files."""
-    g = p.add_argument_group("configuration (give --spec, or --config with --" + what + ")")
-    g.add_argument("--spec", help=f"the {what}'s resolved config as JSON, or @file.json")
+def _spec_args(p: argparse.ArgumentParser, what: str | None = None) -> None:
+    """Stages take their part of the config either resolved (`--spec`, from a rule) or from
+    config files (`--config`); per-dataset and per-source stages also need `--<what> NAME`."""
+    title = "configuration (give --spec, or --config" + (f" with --{what})" if what else ")")
+    g = p.add_argument_group(title)
+    g.add_argument("--spec", help="the stage's resolved config as JSON, or @file.json")
     g.add_argument(
         "--config", action="append", type=Path, metavar="YAML", help="config file (repeatable)"
     )
-    g.add_argument(f"--{what}", help=f"{what} name in the config")
+    if what:
+        g.add_argument(f"--{what}", help=f"{what} name in the config")
+
+
+def _spec_json(spec: str) -> Any:
+    return json.loads(Path(spec[1:]).read_text("utf-8") if spec.startswith("@") else spec)
 
 
 def _resolve(args: argparse.Namespace, what: str) -> dict[str, Any]:
     if args.spec:
-        text = Path(args.spec[1:]).read_text("utf-8") if args.spec.startswith("@") else args.spec
-        return json.loads(text)
+        return _spec_json(args.spec)
     name = getattr(args, what)
     if not (args.config and name):
         raise ConfigError(f"give --spec, or --config FILE together with --{what} NAME")
@@ -91,23 +97,10 @@ def _shard_stage(sub: Any, name: str, func: Any, help: str, description: str) ->
     p.set_defaults(func=func)
 
 
-def _dedup_spec_arg(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("configuration (give --spec, or --config)")
-    g.add_argument("--spec", help="resolved dedup config as JSON, or @file.json")
-    g.add_argument(
-        "--config", action="append", type=Path, metavar="YAML", help="config file (repeatable)"
-    )
-
-
 def _dedup_spec(args: argparse.Namespace) -> dict[str, Any]:
     from gpt2zh.dedup.spec import dedup_spec
 
-    if args.spec:
-        text = Path(args.spec[1:]).read_text("utf-8") if args.spec.startswith("@") else args.spec
-        return json.loads(text)
-    if not args.config:
-        raise ConfigError("give --spec, or --config FILE")
-    return dedup_spec(load_config(args.config))
+    return _stage_spec(args, dedup_spec)
 
 
 def cmd_dedup_signatures(args: argparse.Namespace) -> None:
@@ -162,8 +155,7 @@ def cmd_report_index(args: argparse.Namespace) -> None:
 def _stage_spec(args: argparse.Namespace, build: Callable[[dict[str, Any]], Any]) -> Any:
     """A whole-corpus stage's spec: `--spec` JSON (from a rule) or built from `--config`."""
     if args.spec:
-        text = Path(args.spec[1:]).read_text("utf-8") if args.spec.startswith("@") else args.spec
-        return json.loads(text)
+        return _spec_json(args.spec)
     if not args.config:
         raise ConfigError("give --spec, or --config FILE")
     return build(load_config(args.config))
@@ -226,13 +218,6 @@ def cmd_mix(args: argparse.Namespace) -> None:
 
 
 def _add_token_stages(sub: Any) -> None:
-    def cfg_args(p: argparse.ArgumentParser) -> None:
-        g = p.add_argument_group("configuration (give --spec or --config)")
-        g.add_argument("--spec", help="the stage's resolved config as JSON, or @file.json")
-        g.add_argument(
-            "--config", action="append", type=Path, metavar="YAML", help="config file (repeatable)"
-        )
-
     p = sub.add_parser(
         "tokenizer",
         help="train the byte-level BPE tokenizer (or copy a pretrained one)",
@@ -240,7 +225,7 @@ def _add_token_stages(sub: Any) -> None:
         "weight (tokenizer.sample_bytes), with the Chinese-aware pre-tokenizer, and save it with "
         "save_pretrained (AutoTokenizer loads it) plus training.json (sample, seconds, peak RSS).",
     )
-    cfg_args(p)
+    _spec_args(p)
     p.add_argument("--inputs", type=Path, nargs="*", help="document shards (.parquet)")
     p.add_argument("--out", type=Path, required=True, help="output tokenizer folder")
     p.set_defaults(func=cmd_tokenizer)
@@ -294,7 +279,7 @@ def _add_token_stages(sub: Any) -> None:
         "(repeats reshuffled, subsets seeded), interleave and pack end to end into rows of "
         "seq_len; write train/, val/, val_by_dataset/<d>/ Arrow shards, docs.arrow, manifest.json.",
     )
-    cfg_args(p)
+    _spec_args(p)
     p.add_argument("--inputs", type=Path, nargs="*", help="token shards (.arrow)")
     p.add_argument("--inputs-from", type=Path, help="file listing token shards, one a line")
     p.add_argument("--out", type=Path, required=True, help="output folder")
@@ -336,11 +321,7 @@ def _add_train(sub: Any) -> None:
         "newest valid checkpoint; SIGTERM saves one and stops. Several processes: "
         "`accelerate launch --config_file workflow/accelerate/X.yaml -m gpt2zh.train ARGS`.",
     )
-    g = p.add_argument_group("configuration (give --spec or --config)")
-    g.add_argument("--spec", help="resolved {model, train} config as JSON, or @file.json")
-    g.add_argument(
-        "--config", action="append", type=Path, metavar="YAML", help="config file (repeatable)"
-    )
+    _spec_args(p)
     p.add_argument("--mix", type=Path, required=True, help="mix folder (manifest.json, train/)")
     p.add_argument("--tokenizer", type=Path, required=True, help="tokenizer folder")
     p.add_argument("--out", type=Path, required=True, help="run folder (results/train/<run>)")
@@ -445,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
         "datasketch-compatible (affine32) MinHash over character or word n-grams, vectorised; "
         "write one row per document: id, length, exact hash, band keys, full signature.",
     )
-    _dedup_spec_arg(d)
+    _spec_args(d)
     d.add_argument("--dataset", required=True, help="dataset of the shard")
     d.add_argument("--in", dest="inp", type=Path, required=True, help="document shard (.parquet)")
     d.add_argument("--out", type=Path, required=True, help="output signature file (.parquet)")
@@ -456,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read one group's band columns (and, for group 0, the exact hashes) of "
         "every signature file, sort them and write the pairs of documents sharing a bucket.",
     )
-    _dedup_spec_arg(d)
+    _spec_args(d)
     d.add_argument("--group", type=int, required=True, help="band group index (0-based)")
     d.add_argument("--signatures", type=Path, required=True, help="folder of signature files")
     d.add_argument("--out", type=Path, required=True, help="output pairs (.parquet)")
@@ -468,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
         "form clusters, keep one document per cluster (dataset priority, then longest, then "
         "smallest id) and write the drop list plus a JSON summary for the reports.",
     )
-    _dedup_spec_arg(d)
+    _spec_args(d)
     d.add_argument("--signatures", type=Path, required=True, help="folder of signature files")
     d.add_argument("--pairs", type=Path, nargs="+", required=True, help="pair files (.parquet)")
     d.add_argument("--docs", type=Path, required=True, help="folder of the input document shards")
@@ -480,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop one shard's duplicates (reasons exact_duplicate, near_duplicate)",
         description="Copy one shard without the documents the drop list names, with stats.",
     )
-    _dedup_spec_arg(d)
+    _spec_args(d)
     d.add_argument("--dataset", required=True, help="dataset of the shard")
     d.add_argument("--shard", type=int, required=True, help="shard index (0-based)")
     d.add_argument("--in", dest="inp", type=Path, required=True, help="document shard (.parquet)")
