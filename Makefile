@@ -13,11 +13,12 @@ CORES  ?= all
 # Rules call the `gpt2zh` CLI: make the venv's scripts visible to Snakemake's jobs.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo data test test-fast lint bench clean help
+.PHONY: demo data test test-deps test-fast lint bench clean help
 
 help:
 	@echo "make demo   - install into $(VENV) if needed, then build the data and train the demo GPT-2 (snakemake --cores $(CORES) [train])"
 	@echo "make test   - install if needed, then run every test (unit + Snakemake end-to-end)"
+	@echo "make test-deps - apt-get chromium + fonts-noto-cjk for the report tests, if missing"
 	@echo "make lint   - ruff, snakefmt --check, snakemake --lint"
 	@echo "make bench  - stage benchmarks on the default corpus (prints MB/s); scale: benchmarks/scale_check.py"
 	@echo "make clean  - remove results/, logs/ and .snakemake/"
@@ -34,8 +35,17 @@ demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) train
 	@echo "Reports: results/reports/index.html; model: results/train/<run>/model (run: config.yaml)"
 
-test: $(STAMP)
+test: $(STAMP) test-deps
 	$(BIN)/python -m pytest
+
+# The report tests render the pages in headless Chromium, with Noto Sans CJK for Chinese text.
+# Debian packages, installed only when missing (CI runs as root); quiet when present.
+TEST_DEBS := chromium fonts-noto-cjk fontconfig
+test-deps:
+	@command -v chromium >/dev/null && fc-list ':family=Noto Sans CJK SC' 2>/dev/null | grep -q . || { \
+	  test "$$(id -u)" = 0 || { echo "as root: apt-get install $(TEST_DEBS)" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $(TEST_DEBS); }
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

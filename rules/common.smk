@@ -16,7 +16,7 @@ VERSION = {
     "clean": 1,
     "convert": 2,
     "dedup": 1,
-    "report": 6,
+    "report": 7,
     "tokenizer": 1,
     "tokenize": 1,
     "mix": 1,

@@ -1,4 +1,7 @@
-# report: one page per dataset from the stage stats, and an index over all datasets.
+# report: one page per dataset from the stage stats, and an index over all datasets (rule all);
+# report_run: the same pages plus the model (eval results, training curves, samples) in
+# reports/<run>/, built after eval (issue 7). Pages and stats are wrapped in report() so that
+# `snakemake --report report.html` collects them.
 
 
 rule report_dataset:
@@ -13,7 +16,13 @@ rule report_dataset:
         counts=layout.counts("{dataset}"),
         mix=MIX_MANIFEST,
     output:
-        json=layout.report("{dataset}", ".json"),
+        json=report(
+            layout.report("{dataset}", ".json"),
+            caption="../workflow/report/dataset_json.rst",
+            category="Datasets",
+            subcategory="Stats (JSON)",
+            labels={"dataset": "{dataset}"},
+        ),
         html=report(
             layout.report("{dataset}", ".html"),
             caption="../workflow/report/dataset.rst",
@@ -50,7 +59,47 @@ rule report_index:
     log:
         layout.log("report", "index"),
     params:
+        run=CFG["run"],
         version=VERSION["report"],
     shell:
         "gpt2zh report index --reports {input.reports:q} --mix {input.mix:q}"
-        " --html {output:q} 2> {log:q}"
+        " --run {params.run:q} --html {output:q} 2> {log:q}"
+
+
+RUN = CFG["run"]
+
+
+rule report_run:
+    input:
+        reports=rules.report_index.input.reports,
+        mix=MIX_MANIFEST,
+        eval=f"{layout.RESULTS}/eval/{RUN}/eval.json",
+        # train is included after this file: an input function resolves it when planning
+        model=lambda w: rules.train.output,
+    output:
+        index=report(
+            layout.report(f"{RUN}/index", ".html"),
+            caption="../workflow/report/run.rst",
+            category=f"Run {RUN}",
+            labels={"page": "index"},
+        ),
+        datasets=[
+            report(
+                layout.report(f"{RUN}/{d}", ".html"),
+                caption="../workflow/report/run.rst",
+                category=f"Run {RUN}",
+                labels={"page": d},
+            )
+            for d in DATASETS
+        ],
+    log:
+        layout.log("report", f"run-{RUN}"),
+    params:
+        # written by train beside its checkpoints, not declared (a failed job would delete it)
+        log=lambda w: f"{TRAIN_DIR}/log.jsonl",
+        out=lambda w, output: os.path.dirname(output.index),
+        run=RUN,
+        version=VERSION["report"],
+    shell:
+        "gpt2zh report run --run {params.run:q} --reports {input.reports:q} --mix {input.mix:q}"
+        " --eval {input.eval:q} --log {params.log:q} --out {params.out:q} 2> {log:q}"

@@ -9,14 +9,7 @@ import pytest
 
 from gpt2zh.ledger import AccountingError, Ledger
 from gpt2zh.report import build_dataset_report, dataset_report, index_report
-
-MANIFEST = {
-    "source": "s",
-    "type": "local",
-    "root": "data",
-    "files": [{"path": "a.jsonl", "bytes": 100, "sha256": "0" * 64}],
-    "resolved": {},
-}
+from report_fixtures import MANIFEST
 
 
 def _stats(shard: int, kept: int, bad: int) -> dict:
@@ -74,7 +67,7 @@ def test_html_pages_render(tmp_path: Path) -> None:
     html = (tmp_path / "news.html").read_text("utf-8")
     assert "新闻样例 &lt;b&gt;" in html  # escaped, Chinese intact
     assert "bad_json" in html and "{oops" in html and "in = out + drops" in html
-    assert html.count("<svg") == 3  # docs and bytes funnels, length histogram
+    assert html.count("<svg") == 2  # funnel (docs, chars, bytes kept), length histogram
     assert "Document lengths" in html
     assert json.loads((tmp_path / "news.json").read_text("utf-8")) == rep
     index_report([tmp_path / "news.json"], tmp_path / "index.html")
@@ -113,6 +106,13 @@ def test_tokens_and_mix_sections(tmp_path: Path) -> None:
     }
     rep = build_dataset_report("news", MANIFEST, [_stats(0, 5, 0)], None, None, counts, mix)
     assert rep["tokens"]["tokens"] == 120 and rep["tokens"]["mix"]["share"] == 0.5
+    assert [(f["step"], f["docs"], f["tokens"]) for f in rep["funnel"]] == [
+        ("read", 5, None),
+        ("extract", 5, None),
+        ("tokenized", 5, 120),
+        ("mixed: train", None, 80),
+        ("mixed: validation", 1, 16),
+    ]
     sft = build_dataset_report("news", MANIFEST, [_stats(0, 5, 0)], None, None, counts, None)
     assert sft["tokens"]["mix"] is None
     (tmp_path / "news.json").write_text(json.dumps(rep), "utf-8")
@@ -121,3 +121,24 @@ def test_tokens_and_mix_sections(tmp_path: Path) -> None:
     index = (tmp_path / "index.html").read_text("utf-8")
     assert "Training mix" in index and ">160<" in index.replace("<b>", ">").replace("</b>", "<")
     assert 'href="poems.html"' in index and "all datasets" not in index
+
+
+def test_a_dataset_left_out_of_the_mix_says_why(tmp_path: Path) -> None:
+    """mix.on_empty: warn leaves a dataset with no tokens out; its page shows the warning."""
+    warning = "mix: dataset 'news' has no training tokens after dedup (weight 0.5); left out"
+    mix = {"seq_len": 16, "seed": 1, "train": {"rows": 0, "tokens": 0}, "val": {"rows": 0,
+           "tokens": 0}, "datasets": {}, "warnings": [warning]}  # fmt: skip
+    counts = {"docs": 0, "tokens": 0, "chars": 0, "bytes": 0, "vocab_size": 600,
+              "chars_per_token": None, "bytes_per_token": None}  # fmt: skip
+    (tmp_path / "m.json").write_text(json.dumps(MANIFEST), "utf-8")
+    (tmp_path / "s.json").write_text(json.dumps(_stats(0, 0, 2)), "utf-8")
+    (tmp_path / "c.json").write_text(json.dumps(counts), "utf-8")
+    (tmp_path / "mix.json").write_text(json.dumps(mix), "utf-8")
+    out = tmp_path / "news.json", tmp_path / "news.html"
+    rep = dataset_report("news", tmp_path / "m.json", [tmp_path / "s.json"], *out,
+                         counts=tmp_path / "c.json", mix=tmp_path / "mix.json")  # fmt: skip
+    assert rep["tokens"]["mix"] is None and rep["tokens"]["mix_warnings"] == [warning]
+    html = out[1].read_text("utf-8")
+    assert "left out" in html and "no documents left after extract" in html
+    index_report([out[0]], tmp_path / "index.html", tmp_path / "mix.json")
+    assert "left out" in (tmp_path / "index.html").read_text("utf-8")

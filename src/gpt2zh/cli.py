@@ -149,7 +149,13 @@ def cmd_report_dataset(args: argparse.Namespace) -> None:
 def cmd_report_index(args: argparse.Namespace) -> None:
     from gpt2zh.report import index_report
 
-    index_report(args.reports, args.html, args.mix)
+    index_report(args.reports, args.html, args.mix, args.run)
+
+
+def cmd_report_run(args: argparse.Namespace) -> None:
+    from gpt2zh.report import run_report
+
+    run_report(args.run, args.reports, args.out, args.mix, args.eval, args.log)
 
 
 def _stage_spec(args: argparse.Namespace, build: Callable[[dict[str, Any]], Any]) -> Any:
@@ -502,7 +508,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--reports", type=Path, nargs="+", required=True, help="dataset report JSONs")
     r.add_argument("--html", type=Path, required=True, help="output index HTML")
     r.add_argument("--mix", type=Path, help="the mix manifest.json (the mix table)")
+    r.add_argument("--run", help="the run whose report the page links to (config `run`)")
     r.set_defaults(func=cmd_report_index)
+    r = rsub.add_parser(
+        "run",
+        help="the run's pages: index and datasets with eval results and training curves",
+        description="The corpus pages plus the model: training curves from the run's log.jsonl, "
+        "eval.json's results against the baselines, samples; written to OUT/index.html and "
+        "OUT/<dataset>.html.",
+    )
+    r.add_argument("--run", required=True, help="the run's name (config `run`)")
+    r.add_argument("--reports", type=Path, nargs="+", required=True, help="dataset report JSONs")
+    r.add_argument("--out", type=Path, required=True, help="output folder")
+    r.add_argument("--mix", type=Path, help="the mix manifest.json (the mix table)")
+    r.add_argument("--eval", type=Path, help="the run's eval.json (omitted: not evaluated yet)")
+    r.add_argument("--log", type=Path, help="the run's training log.jsonl (read if it exists)")
+    r.set_defaults(func=cmd_report_run)
 
     # --- train, plan (issue 6) ---
     _add_train(sub)

@@ -1,4 +1,4 @@
-"""Per-dataset and index reports, built only from what stages wrote to disk (stats, manifests).
+"""Per-dataset reports, built only from what stages wrote to disk (stats, manifests).
 
 Reports never recount data: they sum the stage ledgers, so what a report says is exactly what the
 stages accounted for, and a report that renders means every shard's books balanced.
@@ -9,33 +9,16 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from gpt2zh import __version__
-from gpt2zh.layout import DOC_STAGES
-from gpt2zh.ledger import length_bucket_label, merge_stats, write_json
-from gpt2zh.report.plots import hbar_svg
-
-_env = jinja2.Environment(
-    loader=jinja2.PackageLoader("gpt2zh.report", "templates"),
-    autoescape=jinja2.select_autoescape(["html", "j2"]),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_env.filters["n"] = lambda v: f"{v:,}" if isinstance(v, int) else f"{v:,.2f}"
+from gpt2zh.ledger import merge_stats, write_json
+from gpt2zh.report.render import now, render_dataset, render_index, stage_order, write_text
 
 
-def _read(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text("utf-8"))
-
-
-def _stage_order(stage: str) -> int:
-    return DOC_STAGES.index(stage) if stage in DOC_STAGES else len(DOC_STAGES)
 
 
 def build_dataset_report(
@@ -52,7 +35,7 @@ def build_dataset_report(
         if s["dataset"] != dataset:
             raise ValueError(f"stats of dataset {s['dataset']!r} given for report of {dataset!r}")
         by_stage.setdefault(s["stage"], []).append(s)
-    stages = [merge_stats(by_stage[k]) for k in sorted(by_stage, key=_stage_order)]
+    stages = [merge_stats(by_stage[k]) for k in sorted(by_stage, key=stage_order)]
     for st in stages:
         st["balanced"] = st["docs_in"] == st["docs_out"] + sum(st["drops"].values())
     extract = next((s for s in stages if s["stage"] == "extract"), None)
@@ -81,6 +64,7 @@ def build_dataset_report(
             "resolved": manifest.get("resolved", {}),
         },
         "stages": stages,
+        "funnel": _funnel(stages, sections.get("tokens")),
         **sections,
         "quarantine": {
             "total": sum(extract["drops"].values()) if extract else 0,
@@ -89,7 +73,7 @@ def build_dataset_report(
         "final": {k: stages[-1][k] for k in ("docs_out", "chars_out", "bytes_out")}
         if stages
         else {"docs_out": 0, "chars_out": 0, "bytes_out": 0},
-        "generated": _now(),
+        "generated": now(),
         "version": __version__,
     }
 
@@ -198,49 +182,34 @@ def _tokens_section(
         }
         if entry
         else None,
+        # e.g. "left out of the mix" for a weighted dataset that lost every document
+        "mix_warnings": [w for w in (mix or {}).get("warnings", []) if repr(dataset) in w],
     }
 
 
-def _cluster_sizes_svg(report: dict[str, Any]) -> str:
-    sizes = report.get("dedup", {}).get("cluster_sizes", {})
-    if not sizes:
-        return ""
-    keys = sorted(sizes, key=int)
-    return hbar_svg(keys, [[sizes[k] for k in keys]], ["clusters of this size (documents)"])
+def _funnel(stages: list[dict[str, Any]], tokens: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """From the records read to the tokens trained on, one row per step; a unit a step does not
+    count (the mix counts tokens only) is None rather than a guess."""
 
+    def row(
+        step: str, docs: int | None, chars: int | None, nbytes: int | None, toks: int | None
+    ) -> dict[str, Any]:
+        return {"step": step, "docs": docs, "chars": chars, "bytes": nbytes, "tokens": toks}
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _funnel_svg(report: dict[str, Any], key: str) -> str:
-    stages = report["stages"]
-    labels = ["source files" if key == "bytes" else "source records"] + [s["stage"] for s in stages]
-    if key == "bytes":
-        read = stages[0].get("file_bytes", report["download"]["bytes"]) if stages else 0
-        values = [read] + [s["bytes_out"] for s in stages]
-    else:
-        values = [stages[0]["docs_in"] if stages else 0] + [s["docs_out"] for s in stages]
-    return hbar_svg(labels, [values], [key])
-
-
-def _lengths_svg(report: dict[str, Any]) -> str:
-    """Document length histogram (chars, log2 buckets) after the first and the last stage."""
-    stages = report["stages"]
-    if not stages:
-        return ""
-    first, last = stages[0], stages[-1]
-    if first is last:
-        sides = [("out", first, f"after {first['stage']}")]
-    else:
-        sides = [("out", first, f"after {first['stage']}"), ("out", last, f"after {last['stage']}")]
-    hists = [st["lengths"].get(side, {}) for side, st, _ in sides]
-    buckets = sorted({int(b) for h in hists for b in h})
-    if not buckets:
-        return ""
-    labels = [length_bucket_label(b) for b in buckets]
-    series = [[h.get(str(b), 0) for b in buckets] for h in hists]
-    return hbar_svg(labels, series, [name for _, _, name in sides])
+    rows = []
+    if stages:
+        first = stages[0]
+        rows.append(row("read", first["docs_in"], first["chars_in"], first["bytes_in"], None))
+    rows += [row(s["stage"], s["docs_out"], s["chars_out"], s["bytes_out"], None) for s in stages]
+    if tokens:
+        rows.append(
+            row("tokenized", tokens["docs"], tokens["chars"], tokens["bytes"], tokens["tokens"])
+        )
+        mix = tokens["mix"]
+        if mix:
+            rows.append(row("mixed: train", None, None, None, mix["train_tokens"]))
+            rows.append(row("mixed: validation", mix["val_docs"], None, None, mix["val_tokens"]))
+    return rows
 
 
 def dataset_report(
@@ -256,84 +225,23 @@ def dataset_report(
 ) -> dict[str, Any]:
     report = build_dataset_report(
         dataset,
-        _read(manifest_path),
-        [_read(p) for p in stats_paths],
+        read_json(manifest_path),
+        [read_json(p) for p in stats_paths],
         spec,
-        _read(dedup) if dedup else None,
-        _read(counts) if counts else None,
-        _read(mix) if mix else None,
+        read_json(dedup) if dedup else None,
+        read_json(counts) if counts else None,
+        read_json(mix) if mix else None,
     )
     write_json(json_out, report)
-    html = _env.get_template("dataset.html.j2").render(
-        r=report,
-        docs_svg=_funnel_svg(report, "docs"),
-        bytes_svg=_funnel_svg(report, "bytes"),
-        lengths_svg=_lengths_svg(report),
-        clusters_svg=_cluster_sizes_svg(report),
-    )
-    _write_text(html_out, html)
+    write_text(html_out, render_dataset(report))
     return report
 
 
 def index_report(
-    report_paths: Sequence[Path], html_out: Path, mix_path: Path | None = None
+    report_paths: Sequence[Path],
+    html_out: Path,
+    mix_path: Path | None = None,
+    run: str | None = None,
 ) -> None:
-    reports = sorted((_read(p) for p in report_paths), key=lambda r: r["dataset"])
-    mix = _read(mix_path) if mix_path else None
-    stages = sorted({s["stage"] for r in reports for s in r["stages"]}, key=_stage_order)
-    totals = {
-        # Datasets can share a source: count the files each dataset read (extract), not the
-        # source's download once per dataset.
-        "files": sum(_read_files(r)[0] for r in reports),
-        "bytes": sum(_read_files(r)[1] for r in reports),
-        "quarantined": sum(r["quarantine"]["total"] for r in reports),
-        **{k: sum(r["final"][k] for r in reports) for k in ("docs_out", "chars_out", "bytes_out")},
-        "tokens": sum((r.get("tokens") or {}).get("tokens") or 0 for r in reports),
-    }
-    svg = hbar_svg(
-        [r["dataset"] for r in reports],
-        [[r["final"]["docs_out"] for r in reports]],
-        [f"documents after {stages[-1] if stages else 'extract'}"],
-    )
-    for r in reports:
-        r["read_files"], r["read_bytes"] = _read_files(r)
-    html = _env.get_template("index.html.j2").render(
-        reports=reports,
-        stages=stages,
-        totals=totals,
-        docs_svg=svg,
-        mix=mix,
-        mix_svg=_mix_svg(mix) if mix else "",
-        generated=_now(),
-        version=__version__,
-    )
-    _write_text(html_out, html)
-
-
-def _read_files(report: dict[str, Any]) -> tuple[int, int]:
-    """Source files the dataset read and their bytes (extract's accounting), else the source's."""
-    first = report["stages"][0] if report["stages"] else {}
-    if "files" in first:
-        return first["files"], first.get("file_bytes", 0)
-    return report["download"]["files"], report["download"]["bytes"]
-
-
-def _mix_svg(mix: dict[str, Any]) -> str:
-    """Tokens each dataset has against what the mix trains on (up- or down-sampled)."""
-    names = sorted(mix["datasets"])
-    return hbar_svg(
-        names,
-        [
-            [mix["datasets"][d]["tokens"] for d in names],
-            [mix["datasets"][d]["train_tokens"] for d in names],
-        ],
-        ["tokens in the dataset", "tokens in the training mix"],
-    )
-
-
-def _write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    reports = [read_json(p) for p in report_paths]
+    write_text(html_out, render_index(reports, read_json(mix_path) if mix_path else None, run))
