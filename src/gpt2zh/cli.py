@@ -310,6 +310,22 @@ def cmd_train(args: argparse.Namespace) -> None:
     log.info("train: %s", {k: v for k, v in summary.items() if k != "samples"})
 
 
+def cmd_launch(args: argparse.Namespace) -> None:
+    import os
+    import shlex
+
+    from gpt2zh.train.launch import Request, launch_command
+
+    train_args = args.train_args[1:] if args.train_args[:1] == ["--"] else args.train_args
+    req = Request(args.config_file, args.gpus, args.gres, args.threads, args.port)
+    cmd = launch_command(req, train_args)
+    if args.print:
+        sys.stdout.write(shlex.join(cmd) + "\n")
+        return
+    log.info("launch: %s", shlex.join(cmd))
+    os.execvp(cmd[0], cmd)
+
+
 def cmd_plan(args: argparse.Namespace) -> None:
     from gpt2zh.train.plan import load_manifest, plan, render
 
@@ -334,6 +350,25 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument("--until-step", type=int, help="checkpoint and stop after this step")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "launch",
+        help="run `accelerate launch -m gpt2zh.train ARGS` for this job (CPU, GPUs, SLURM nodes)",
+        description="Build the accelerate launch command from the job's GPUs and threads and, "
+        "inside a multi-node SLURM step (one task per node), from SLURM_NNODES, SLURM_NODEID "
+        "and the first host of the step's node list (c10d rendezvous), then exec it. "
+        "Example: gpt2zh launch --config-file workflow/accelerate/multi_gpu.yaml --gpus 4 "
+        "--print -- --config config.yaml --mix results/mix --tokenizer results/tokenizer "
+        "--out results/train/demo",
+    )
+    p.add_argument("--config-file", type=Path, required=True, help="accelerate config (YAML)")
+    p.add_argument("--gpus", type=int, default=0, help="GPUs of the job on one node (0: CPU)")
+    p.add_argument("--gres", default="", help="SLURM gres per node for several nodes (gpu:4)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads per process (CPU only)")
+    p.add_argument("--port", type=int, help="rendezvous port (default: 29500 + job id %% 1000)")
+    p.add_argument("--print", action="store_true", help="print the command instead of running")
+    p.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then gpt2zh train's args")
+    p.set_defaults(func=cmd_launch)
 
     p = sub.add_parser(
         "plan",

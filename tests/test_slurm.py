@@ -1,0 +1,272 @@
+"""The SLURM profiles, offline: no cluster is contacted.
+
+Snakemake's own CLI parser reads each profile (unknown keys fail as they would on a cluster),
+its API plans the real-scale DAG with the profile's resources, and the SLURM executor plugin's
+own functions (`get_submit_command`, `set_gres_string`) turn each planned job into the sbatch
+line it would submit. The multi-node train job's shell command is then parsed back and run
+through `gpt2zh.train.launch` with the SLURM environment each node's task would see.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from snakemake.api import SnakemakeApi
+from snakemake.cli import parse_args
+from snakemake.settings.enums import Quietness
+from snakemake.settings.types import (
+    ConfigSettings,
+    DAGSettings,
+    OutputSettings,
+    ResourceSettings,
+    StorageSettings,
+)
+from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+from conftest import REPO, run_snakemake
+from gpt2zh import layout
+from gpt2zh.cli import build_parser
+from gpt2zh.config import load_config
+from gpt2zh.shards import shard_name
+from gpt2zh.train.launch import Request, launch_command
+
+PRETRAIN = REPO / "workflow" / "configs" / "pretrain-zh.yaml"
+PROFILES = REPO / "workflow" / "profiles"
+#: Rules the slurm profile must size (every rule that does real work).
+HEAVY = {
+    "extract",
+    "clean",
+    "convert",
+    "dedup_signatures",
+    "dedup_buckets",
+    "dedup_clusters",
+    "dedup_filter",
+    "tokenizer",
+    "tokenize",
+    "mix",
+    "train",
+    "eval",
+}
+SIGNATURE_FILE_MB = 1024
+
+
+def _plan(profile: str, configfile: Path, workdir: Path, targets: set[str]) -> dict[str, list]:
+    """Jobs per rule of a dry run with `--profile PROFILE`, as Snakemake would hand them to the
+    executor (resources evaluated, threads set)."""
+    _, args = parse_args(["--profile", str(PROFILES / profile), "--configfile", str(configfile)])
+    cwd = Path.cwd()
+    try:
+        with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
+            wf = api.workflow(
+                resource_settings=ResourceSettings(
+                    cores=args.cores,
+                    nodes=args.jobs,
+                    overwrite_threads=args.set_threads,
+                    overwrite_resources=args.set_resources,
+                    default_resources=args.default_resources,
+                ),
+                config_settings=ConfigSettings(configfiles=args.configfile),
+                storage_settings=StorageSettings(),
+                snakefile=REPO / "Snakefile",
+                workdir=workdir,
+            )
+            wf.dag(DAGSettings(targets=targets)).execute_workflow(executor="dryrun")
+            jobs: dict[str, list] = {}
+            for job in wf._workflow.dag.jobs:
+                jobs.setdefault(job.rule.name, []).append(job)
+            jobs["<rules>"] = [r.name for r in wf._workflow.rules]
+            jobs["<localrules>"] = sorted(wf._workflow._localrules)
+            return jobs
+    finally:
+        os.chdir(cwd)
+
+
+def sbatch(job: Any) -> list[str]:
+    """The plugin's sbatch line for a job, split into words (account/partition as the executor
+    passes them once it has checked them)."""
+    params = {
+        "run_uuid": "RUN",
+        "slurm_logfile": "LOG",
+        "comment_str": f"rule_{job.rule.name}",
+        "account": " -A ACCOUNT",
+        "partition": f" -p {job.resources.get('slurm_partition')}",
+        "workdir": "WORKDIR",
+    }
+    return shlex.split(get_submit_command(job, params) + set_gres_string(job))
+
+
+def _sparse_signatures(workdir: Path, configfile: Path) -> int:
+    """Sized (sparse) signature files, so the bucket jobs' input.size_mb resolves."""
+    cfg = load_config([configfile])
+    n = 0
+    for d, ds in cfg["datasets"].items():
+        for i in range(ds["shards"]):
+            path = workdir / layout.dedup_signatures(d, shard_name(i))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as f:
+                f.truncate(SIGNATURE_FILE_MB << 20)
+            n += 1
+    return n
+
+
+@pytest.fixture(scope="module")
+def slurm_jobs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, list]]:
+    work = tmp_path_factory.mktemp("slurm")
+    n = _sparse_signatures(work, PRETRAIN)
+    jobs = _plan("slurm", PRETRAIN, work, {"all", "train", "eval"})
+    jobs["<signature files>"] = [n]
+    yield jobs
+
+
+@pytest.fixture(scope="module")
+def multinode_jobs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list]:
+    work = tmp_path_factory.mktemp("multinode")
+    cfg = yaml.safe_load(PRETRAIN.read_text("utf-8"))
+    cfg["train"]["accelerate_config"] = "multi_node.yaml"
+    configfile = work / "multinode.yaml"
+    configfile.write_text(yaml.safe_dump(cfg, allow_unicode=True), "utf-8")
+    return _plan("slurm-multinode", configfile, work, {"train"})
+
+
+def _flag(words: list[str], name: str) -> str | None:
+    """Value of `-x V`, `--x V` or `--x=V` in an sbatch line."""
+    for i, w in enumerate(words):
+        if w == name:
+            return words[i + 1]
+        if w.startswith(name + "="):
+            return w.split("=", 1)[1]
+    return None
+
+
+def test_profile_sizes_every_heavy_rule_and_names_only_real_rules(slurm_jobs: dict) -> None:
+    profile = yaml.safe_load((PROFILES / "slurm" / "profile.yaml").read_text("utf-8"))
+    assert set(profile["set-resources"]) == HEAVY
+    assert set(slurm_jobs["<rules>"]) >= HEAVY
+    assert set(profile["set-threads"]) <= set(slurm_jobs["<rules>"])
+
+
+@pytest.mark.parametrize(
+    ("rule", "partition", "minutes", "mem_mb", "cpus"),
+    [
+        ("extract", "cpu", "60", "2000", "1"),
+        ("clean", "cpu", "60", "2000", "1"),
+        ("convert", "cpu", "60", "1000", "1"),
+        ("dedup_signatures", "cpu", "90", "1500", "1"),
+        ("dedup_clusters", "cpu", "720", "128000", "1"),
+        ("dedup_filter", "cpu", "30", "1000", "1"),
+        ("tokenizer", "cpu", "240", "24000", "16"),
+        ("tokenize", "cpu", "60", "2000", "1"),
+        ("mix", "cpu", "720", "128000", "1"),
+        ("count", "cpu", "30", "2000", "1"),  # default-resources
+    ],
+)
+def test_cpu_rules_sbatch(
+    slurm_jobs: dict, rule: str, partition: str, minutes: str, mem_mb: str, cpus: str
+) -> None:
+    words = sbatch(slurm_jobs[rule][0])
+    assert words[0] == "sbatch"
+    assert _flag(words, "-p") == partition
+    assert _flag(words, "-t") == minutes
+    assert _flag(words, "--mem") == mem_mb
+    assert _flag(words, "--cpus-per-task") == cpus
+    assert _flag(words, "--ntasks") == "1"
+    assert _flag(words, "--gpus") is None and _flag(words, "--gres") is None
+
+
+def test_bucket_memory_follows_signature_size(slurm_jobs: dict) -> None:
+    """mem_mb = input.size_mb // 8: ~56 B per document against 640 B of signature."""
+    total_mb = slurm_jobs["<signature files>"][0] * SIGNATURE_FILE_MB
+    buckets = slurm_jobs["dedup_buckets"]
+    assert len(buckets) == 9  # pretrain-zh: band_groups 9
+    assert {_flag(sbatch(j), "--mem") for j in buckets} == {str(total_mb // 8)}
+
+
+def test_train_owns_its_gpus_with_one_task(slurm_jobs: dict) -> None:
+    (job,) = slurm_jobs["train"]
+    words = sbatch(job)
+    assert _flag(words, "-p") == "gpu"
+    assert _flag(words, "--gpus") == "1"  # pretrain-zh: train.gpus
+    assert _flag(words, "--cpus-per-task") == "64"
+    assert _flag(words, "--ntasks-per-gpu") is None  # tasks_per_gpu=0: not a task per GPU
+    assert _flag(words, "-t") == "2880"
+    assert job.shellcmd.lstrip().startswith("gpt2zh launch --config-file")
+
+
+def test_downloads_run_on_the_login_node(slurm_jobs: dict) -> None:
+    """The Snakefile's `localrules:` (compute nodes may have no internet); nothing else."""
+    assert slurm_jobs["<localrules>"] == ["all", "download"]
+
+
+def test_no_job_asks_for_more_than_a_node(slurm_jobs: dict) -> None:
+    jobs = [j for rule, js in slurm_jobs.items() if not rule.startswith("<") for j in js]
+    assert max(int(_flag(sbatch(j), "--cpus-per-task") or 0) for j in jobs) <= 64
+
+
+def test_multinode_train_sbatch(multinode_jobs: dict) -> None:
+    (job,) = multinode_jobs["train"]
+    words = sbatch(job)
+    assert _flag(words, "--nodes") == "2"
+    assert _flag(words, "--ntasks") == "2"
+    assert _flag(words, "--gres") == "gpu:4"
+    assert _flag(words, "--gpus") is None  # gres per node, not gpus per job
+    assert _flag(words, "--ntasks-per-gpu") is None
+    assert _flag(words, "--cpus-per-task") == "64"
+    assert _flag(words, "--mem") == "256000"
+
+
+def _launch_args(shellcmd: str) -> tuple[list[str], list[str]]:
+    """(the srun prefix, gpt2zh launch's own arguments) of the rule's shell command."""
+    words = shlex.split(shellcmd.split(" 2> ")[0])
+    at = words.index("gpt2zh")
+    assert words[at + 1] == "launch"
+    return words[:at], words[at + 2 :]
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_multinode_train_launches_one_accelerate_per_node(multinode_jobs: dict, rank: int) -> None:
+    (job,) = multinode_jobs["train"]
+    prefix, args = _launch_args(job.shellcmd)
+    assert prefix == ["srun", "--ntasks-per-node=1", "--kill-on-bad-exit=1"]
+    ns = build_parser().parse_args(["launch", *args])
+    env = {
+        "SLURM_JOB_ID": "777001",
+        "SLURM_NNODES": "2",
+        "SLURM_NTASKS": "2",
+        "SLURM_NODEID": str(rank),
+        "SLURM_PROCID": str(rank),
+        "SLURM_STEP_NODELIST": "gpu-h100-[017,020]",
+    }
+    req = Request(ns.config_file, ns.gpus, ns.gres, ns.threads, ns.port)
+    cmd = launch_command(req, ns.train_args[1:], env)
+    assert cmd[:4] == ["accelerate", "launch", "--config_file", str(ns.config_file)]
+    assert cmd[4:16] == [
+        "--num_machines", "2",
+        "--machine_rank", str(rank),
+        "--num_processes", "8",
+        "--main_process_ip", "gpu-h100-017",
+        "--main_process_port", "29501",
+        "--rdzv_backend", "c10d",
+    ]  # fmt: skip
+    assert cmd[16:18] == ["-m", "gpt2zh.train"]
+    assert "--spec" in cmd[18:] and "--threads" in cmd[18:]
+
+
+def test_cli_dry_run_reads_the_profile(workdir: Path) -> None:
+    """`snakemake --profile workflow/profiles/slurm -n` plans without sbatch or sacct."""
+    proc = run_snakemake(
+        workdir,
+        "--profile",
+        str(PROFILES / "slurm"),
+        "-n",
+        "--quiet",
+        "rules",
+        configfile=REPO / "workflow" / "configs" / "tiny.yaml",
+    )
+    assert "dedup_buckets" in proc.stdout + proc.stderr
