@@ -1,12 +1,36 @@
-# eval: validation loss, bits per character and samples of the trained model (issue 7).
+# eval: validation bits per character of the trained model against the untrained model and a
+# character unigram, seeded samples with degeneration measures, and a next-line cloze task for
+# lm-evaluation-harness (issue 7). Not part of `all`: `snakemake eval` trains first if needed.
+
+from gpt2zh.cli import eval_spec
+
+EVAL_DIR = f"{layout.RESULTS}/eval/{CFG['run']}"
 
 
 rule eval:
     input:
-        rules.train.output,
+        model=rules.train.output[0],
+        mix=MIX_MANIFEST,
+        tokenizer=TOKENIZER_JSON,
     output:
-        f"{layout.RESULTS}/eval/{CFG['run']}/eval.json",
+        json=f"{EVAL_DIR}/eval.json",
+        md=f"{EVAL_DIR}/eval.md",
     log:
         layout.log("eval", CFG["run"]),
+    benchmark:
+        layout.benchmark("eval", CFG["run"])
+    threads: workflow.cores
+    resources:
+        gpu=min(1, CFG["train"]["gpus"]),
+        mem_mb=8000,
+    params:
+        spec=spec_json(eval_spec(CFG)),
+        model=lambda w, input: os.path.dirname(input.model),
+        mix=lambda w, input: os.path.dirname(input.mix),
+        tokenizer=lambda w, input: os.path.dirname(input.tokenizer),
+        out=EVAL_DIR,
+        version=VERSION["eval"],
     shell:
-        "gpt2zh eval 2> {log:q}"
+        "gpt2zh eval --spec {params.spec:q} --model {params.model:q} --mix {params.mix:q}"
+        " --tokenizer {params.tokenizer:q} --out {params.out:q} --threads {threads}"
+        " 2> {log:q}"

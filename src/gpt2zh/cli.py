@@ -387,18 +387,61 @@ def _add_train(sub: Any) -> None:
     p.set_defaults(func=cmd_plan)
 
 
-def cmd_not_built(stage: str, issue: int) -> Callable[[argparse.Namespace], None]:
-    def run(_: argparse.Namespace) -> None:
-        raise NotBuiltError(
-            f"gpt2zh {stage}: not built yet (tracked in issue #{issue}); "
-            "the data stages (`snakemake --cores N`) work today"
+def eval_spec(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "run": cfg["run"],
+        "eval": cfg["eval"],
+        "seed": cfg["train"]["seed"],
+        "attention": cfg["model"]["attention"],
+    }
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from gpt2zh.eval.run import evaluate
+    from gpt2zh.layout import RESULTS
+
+    spec = _stage_spec(args, eval_spec)
+    r = evaluate(
+        spec,
+        args.model or Path(RESULTS) / "train" / spec["run"] / "model",
+        args.mix,
+        args.out or Path(RESULTS) / "eval" / spec["run"],
+        tokenizer_dir=args.tokenizer,
+        threads=args.threads,
+    )
+    if "all" in r["splits"]:
+        s = r["splits"]["all"]
+        log.info(
+            "eval: bits/char %.3f (untrained %.3f, unigram %.3f), lm_eval %s",
+            s["model"]["bits_per_char"],
+            s["untrained"]["bits_per_char"],
+            s["unigram"]["bits_per_char"],
+            r["lm_eval"] and r["lm_eval"]["acc"],
         )
 
-    return run
 
-
-class NotBuiltError(UserError):
-    pass
+def _add_eval(sub: Any) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate the trained model: bits/char vs baselines, samples, lm-eval cloze",
+        description="Validation loss, perplexity and bits per character / per UTF-8 byte on the "
+        "combined val set and per dataset, beside the untrained model (training seed) and a "
+        "character unigram fitted on the train split; seeded samples for eval.prompts with "
+        "distinct-1/2 and repeat ratio, and the same on validation text; a next-line cloze "
+        "task for lm-evaluation-harness (run when lm_eval is installed). Writes OUT/eval.json, "
+        "OUT/eval.md and OUT/lm_eval/.",
+    )
+    _spec_args(p)
+    p.add_argument(
+        "--model", type=Path, help="saved model folder (default: results/train/<run>/model)"
+    )
+    p.add_argument(
+        "--mix", type=Path, default=Path("results/mix"), help="mix folder (default: results/mix)"
+    )
+    p.add_argument("--tokenizer", type=Path, help="tokenizer folder (default: the model's)")
+    p.add_argument("--out", type=Path, help="output folder (default: results/eval/<run>)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.set_defaults(func=cmd_eval)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -563,9 +606,8 @@ def build_parser() -> argparse.ArgumentParser:
     # --- train, plan (issue 6) ---
     _add_train(sub)
 
-    for stage, issue, text in (("eval", 7, "evaluate a trained model (not built yet)"),):
-        p = sub.add_parser(stage, help=text, description=text)
-        p.set_defaults(func=cmd_not_built(stage, issue))
+    # --- eval (issue 7) ---
+    _add_eval(sub)
     return parser
 
 

@@ -1,0 +1,288 @@
+"""gpt2zh eval: bits per character by hand, the baselines, degeneration measures, sampling, the
+cloze task, eval.json end to end on a tiny trained model, lm-eval when installed, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from gpt2zh.config import ConfigError, load_config
+from gpt2zh.eval import harness
+from gpt2zh.eval.degeneration import distinct_n, measures, repeat_ratio
+from gpt2zh.eval.loss import bits, score_split
+from gpt2zh.eval.text import REPLACEMENT, TokenBytes, Utf8Stream
+from gpt2zh.eval.unigram import SCALARS, Unigram, count_chars
+from gpt2zh.train.loop import train
+from train_fixtures import POEMS, REPO, make_mix, make_tokenizer, spec
+
+TINY = REPO / "workflow" / "configs" / "tiny.yaml"
+CHUANG = "床".encode()  # 3 bytes: e5 ba 8a
+
+
+class Uniform(torch.nn.Module):
+    """Equal logits for every token: NLL is ln(vocab) per scored token, whatever the input."""
+
+    def __init__(self, vocab: int) -> None:
+        super().__init__()
+        self.vocab = vocab
+
+    def forward(self, input_ids: torch.Tensor) -> Any:
+        class Out:
+            logits = torch.zeros(*input_ids.shape, self.vocab)
+
+        return Out()
+
+
+def hand_table() -> TokenBytes:
+    """0: first two bytes of 床, 1: its last byte, 2: "a", 3: EOS."""
+    pieces = [CHUANG[:2], CHUANG[2:], b"a", b""]
+    table = np.zeros((4, 2), dtype=np.uint8)
+    for i, p in enumerate(pieces):
+        table[i, : len(p)] = list(p)
+    return TokenBytes(table, np.array([2, 1, 1, 0]), np.array([False, False, False, True]))
+
+
+def _score(rows: list[list[int]], char_bits: Any = lambda cps, eos: 0.0) -> Any:
+    batches = iter([np.array(rows, dtype=np.int64)])
+    return score_split(
+        batches, {"uniform": Uniform(4)}, hand_table(), char_bits, torch.device("cpu")
+    )
+
+
+def test_bits_per_char_by_hand() -> None:
+    # row a 床(0,1) EOS a: a is context only; scored 0,1,3,2 = bytes 2+1+1+1, chars 床 EOS a
+    s = _score([[2, 0, 1, 3, 2]])
+    assert (s.tokens, s.bytes, s.chars) == (4, 5, 3)
+    assert s.loss("uniform") == pytest.approx(math.log(4))
+    assert s.bits_per_char("uniform") == pytest.approx(4 * 2 / 3)  # 4 tokens × 2 bits / 3 chars
+    assert s.bits_per_byte("uniform") == pytest.approx(4 * 2 / 5)
+    # 床 starts in the unscored first token: its last byte counts, the character does not
+    s = _score([[0, 1, 2, 3]])
+    assert (s.tokens, s.bytes, s.chars) == (3, 3, 2)
+    assert bits(2 * math.log(2), 1) == pytest.approx(2.0)
+
+
+def test_a_character_split_across_rows_counts_once_in_the_row_of_its_first_byte() -> None:
+    seen: list[int] = []
+    s = _score([[2, 2, 0], [1, 2, 3]], lambda cps, eos: seen.extend(cps.tolist()) or 0.0)
+    # row 1 scores a 床-head; row 2's first token (床's tail) is context: 床 is counted in row 1
+    assert (s.tokens, s.bytes, s.chars) == (4, 5, 4)
+    assert seen == [ord("a"), ord("床"), ord("a")]
+
+
+def test_token_bytes_of_a_real_tokenizer_and_a_stream_fed_in_pieces(tmp_path: Path) -> None:
+    tok = make_tokenizer(tmp_path)
+    tb = TokenBytes.from_tokenizer(tok)
+    text = POEMS[0] + "\n" + "龘𠀀 ok"  # unseen Han and an astral character: byte tokens
+    ids = np.array([*tok(text).input_ids, tok.eos_token_id])
+    assert tb.text(ids) == text.encode()
+    assert tb.special[tok.eos_token_id] and tb.length[tok.eos_token_id] == 0
+    flat, _ = tb.flat(ids)
+    stream, cps = Utf8Stream(), []
+    for piece in np.array_split(flat, 7):  # cuts fall inside multi-byte characters
+        cps += stream.feed(piece, np.ones(len(piece), bool)).tolist()
+    cps += stream.close().tolist()
+    assert cps == [ord(c) for c in text]
+
+
+def test_invalid_utf8_gives_one_replacement_per_lead_byte() -> None:
+    data = np.frombuffer(CHUANG[:2] + b"a" + b"\x8a" + CHUANG, dtype=np.uint8)
+    out = Utf8Stream().feed(data, np.ones(len(data), bool), final=True).tolist()
+    assert out == [REPLACEMENT, ord("a"), ord("床")]  # the stray continuation byte is no char
+
+
+def test_unigram_is_add_one_over_seen_chars_eos_and_an_unseen_bucket() -> None:
+    counts = np.zeros(0x110000, dtype=np.int64)
+    counts[ord("a")], counts[ord("b")] = 2, 1
+    u = Unigram.fit(counts, eos=1)  # N = 4 events, 2 seen chars: denominator 4 + 2 + 2 = 8
+    assert u.cost[ord("a")] == pytest.approx(-math.log2(3 / 8))
+    assert u.cost[ord("b")] == pytest.approx(-math.log2(2 / 8))
+    assert u.eos_cost == pytest.approx(-math.log2(2 / 8))
+    assert u.cost[ord("c")] == pytest.approx(-math.log2(1 / 8 / (SCALARS - 2)))
+    total = 3 / 8 + 2 / 8 + 2 / 8 + (SCALARS - 2) * 2 ** -u.cost[ord("c")]
+    assert total == pytest.approx(1.0)
+    assert u.bits(np.array([ord("a"), ord("b")]), 1) == pytest.approx(
+        -math.log2(3 / 8) - 2 * math.log2(2 / 8)
+    )
+
+
+def test_unigram_counts_come_from_the_decoded_train_stream() -> None:
+    counts, eos = count_chars(
+        iter([np.array([[0, 1, 2], [3, 2, 0]]), np.array([[1, 3, 3]])]), hand_table()
+    )
+    assert eos == 3 and counts[ord("床")] == 2 and counts[ord("a")] == 2 and counts.sum() == 4
+
+
+def test_degeneration_measures_by_hand() -> None:
+    assert repeat_ratio("abababab") == pytest.approx(6 / 8)  # "ababab" at 0 and 2
+    assert distinct_n("abababab", 1) == pytest.approx(2 / 8)
+    assert distinct_n("abababab", 2) == pytest.approx(2 / 7)  # ab, ba
+    assert measures("床前明月光") == {"distinct_1": 1.0, "distinct_2": 1.0, "repeat_ratio": 0.0}
+    assert repeat_ratio("明月明月光") == pytest.approx(2 / 5)
+    assert measures("") == {"distinct_1": 0.0, "distinct_2": 0.0, "repeat_ratio": 0.0}
+    assert distinct_n("a", 2) == 0.0
+
+
+def test_cloze_items_pick_same_length_distractors_from_other_documents() -> None:
+    docs = [f"题{i}\n{p[:6]}\n{p[6:12]}" for i, p in enumerate(POEMS)] + ["短\n一二"]
+    items = harness.cloze_items(docs, 100, seed=3)
+    assert items == harness.cloze_items(docs, 100, seed=3)
+    assert len(items) == len(POEMS)  # "一二" is too short to be a target
+    for doc, it in zip(docs, items, strict=False):
+        lines = doc.split("\n")
+        truth = it["choices"][it["label"]]
+        j = lines.index(truth)
+        assert j >= 1 and it["context"] == "\n".join(lines[:j]) + "\n"
+        assert len(set(it["choices"])) == 4 and {len(c) for c in it["choices"]} == {len(truth)}
+        assert not set(it["choices"]) - {truth} & set(lines)
+    assert len(harness.cloze_items(docs, 2, seed=3)) == 2
+
+
+# --- a tiny trained model ----------------------------------------------------------------------
+
+
+def _add_val_by_dataset(mix: Path) -> Path:
+    """The fixture mix has one dataset: its val split is the combined one."""
+    m = json.loads((mix / "manifest.json").read_text("utf-8"))
+    m["val_by_dataset"] = {"poems": m["val"]}
+    (mix / "manifest.json").write_text(json.dumps(m), "utf-8")
+    return mix
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("eval")
+    tok = make_tokenizer(root / "tokenizer")
+    mix = _add_val_by_dataset(make_mix(root / "mix", tok))
+    # 120 steps of 8 rows at lr 0.01 (6 s): enough to beat the character unigram clearly
+    s = spec(max_steps=120, eval_every=120, lr=0.01, warmup_steps=5, batch_size=8)
+    train(s, mix, root / "tokenizer", root / "run", threads=1)
+    return {"mix": mix, "tokenizer": root / "tokenizer", "model": root / "run" / "model"}
+
+
+def eval_spec(**e: Any) -> dict[str, Any]:
+    cfg = load_config([TINY])
+    cfg["eval"].update({"max_new_tokens": 16, "reference_samples": 4, "lm_eval": "never", **e})
+    return {"run": "t", "eval": cfg["eval"], "seed": cfg["train"]["seed"], "attention": "sdpa"}
+
+
+def test_sampling_is_deterministic(trained: dict[str, Path]) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from gpt2zh.eval.generate import sample
+
+    model = AutoModelForCausalLM.from_pretrained(trained["model"])
+    tok = AutoTokenizer.from_pretrained(trained["model"])
+    e = eval_spec()["eval"]
+    cpu = torch.device("cpu")
+    first = sample(model, tok, "床前", e, 5, cpu)
+    assert first and first == sample(model, tok, "床前", e, 5, cpu)
+    others = {sample(model, tok, "床前", e, s, cpu) for s in range(6, 12)}
+    assert others - {first}  # the seed matters
+
+
+SPLIT_KEYS = {"tokens", "chars", "bytes", "model", "untrained", "unigram", "gain_bits_per_char"}
+METRICS = {"loss", "ppl", "bits_per_char", "bits_per_byte"}
+
+
+def check_contract(r: dict[str, Any]) -> None:
+    """Every key the report renders (the eval.json contract)."""
+    assert {"run", "model_dir", "step", "params", "tokens_seen", "splits", "sampling"} <= set(r)
+    assert {"samples", "degeneration", "lm_eval"} <= set(r)
+    assert isinstance(r["step"], int) and isinstance(r["params"], int)
+    assert "all" in r["splits"]
+    for s in r["splits"].values():
+        assert set(s) >= SPLIT_KEYS
+        assert set(s["model"]) == set(s["untrained"]) == METRICS
+        assert set(s["unigram"]) == {"bits_per_char", "bits_per_byte"}
+        assert set(s["gain_bits_per_char"]) == {"vs_untrained", "vs_unigram"}
+        assert s["gain_bits_per_char"]["vs_untrained"] == pytest.approx(
+            s["untrained"]["bits_per_char"] - s["model"]["bits_per_char"], abs=2e-6
+        )
+    assert set(r["sampling"]) == {"temperature", "top_k", "top_p", "max_new_tokens", "seed"}
+    for x in r["samples"]:
+        assert set(x) == {"prompt", "text", "distinct_1", "distinct_2", "repeat_ratio"}
+    for who in ("model", "reference"):
+        assert set(r["degeneration"][who]) == {"distinct_1", "distinct_2", "repeat_ratio"}
+    if r["lm_eval"] is not None:
+        assert set(r["lm_eval"]) == {"task", "acc", "acc_stderr", "chance", "n"}
+
+
+def test_eval_end_to_end_beats_both_baselines_and_reruns_identically(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    from gpt2zh.eval.run import evaluate
+
+    r = evaluate(eval_spec(), trained["model"], trained["mix"], tmp_path / "a", threads=1)
+    check_contract(r)
+    assert set(r["splits"]) == {"all", "poems"} and r["step"] == 120 and r["lm_eval"] is None
+    s = r["splits"]["all"]
+    # val is 8 rows of 32 tokens; all but each row's first are scored
+    assert s["tokens"] == 8 * 31 and s["bytes"] > s["chars"] > s["tokens"] / 2
+    assert s["gain_bits_per_char"]["vs_untrained"] > 1 and s["gain_bits_per_char"]["vs_unigram"] > 0
+    assert s["untrained"]["loss"] == pytest.approx(math.log(320), rel=0.05)  # ~uniform at init
+    assert len(r["samples"]) == len(load_config([TINY])["eval"]["prompts"])
+    md = (tmp_path / "a" / "eval.md").read_text("utf-8")
+    assert "| all |" in md and "床前明月光" in md and "## Degeneration" in md
+    items = (tmp_path / "a" / "lm_eval" / f"{harness.TASK}.jsonl").read_text("utf-8")
+    assert items.count("\n") > 0
+    evaluate(eval_spec(), trained["model"], trained["mix"], tmp_path / "b", threads=1)
+    for name in ("eval.json", "eval.md"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_lm_eval_runs_the_cloze_on_the_saved_model(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    pytest.importorskip("lm_eval")
+    from gpt2zh.eval.run import evaluate
+
+    r = evaluate(
+        eval_spec(lm_eval="always", prompts=["床前"]),
+        trained["model"],
+        trained["mix"],
+        tmp_path,
+        threads=1,
+    )
+    lm = r["lm_eval"]
+    assert lm["task"] == harness.TASK and lm["chance"] == 0.25 and lm["n"] > 0
+    assert 0.0 <= lm["acc"] <= 1.0
+
+
+def gpt2zh(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gpt2zh.cli", "eval", "--config", str(TINY), *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_no_trained_model_is_a_clear_error(trained: dict[str, Path], tmp_path: Path) -> None:
+    out = gpt2zh("--model", tmp_path / "none", "--mix", trained["mix"], "--out", tmp_path / "o")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "no trained model" in out.stderr and "snakemake --cores N train" in out.stderr
+
+
+def test_missing_mix_is_a_clear_error(trained: dict[str, Path], tmp_path: Path) -> None:
+    out = gpt2zh("--model", trained["model"], "--mix", tmp_path / "nomix", "--out", tmp_path / "o")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "build the mix first" in out.stderr
+
+
+def test_bad_eval_config_names_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("eval: {top_p: 2}\n", "utf-8")
+    with pytest.raises(ConfigError, match=r"eval\.top_p"):
+        load_config([TINY, bad])
+    bad.write_text("eval: {samples: 3}\n", "utf-8")
+    with pytest.raises(ConfigError, match="samples"):
+        load_config([TINY, bad])
