@@ -50,6 +50,7 @@ MIX_WEIGHTS = mix_weights(CFG)
 LAST_DOC_STAGE = layout.DOC_STAGES[-1]
 TOKENIZER_JSON = f"{layout.TOKENIZER_DIR}/tokenizer.json"
 MIX_MANIFEST = f"{layout.MIX_DIR}/manifest.json"
+MIX_VERIFIED = f"{layout.MIX_DIR}/verified.json"
 COUNTS_TABLE = f"{layout.RESULTS}/tokens/counts.md"
 
 

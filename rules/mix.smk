@@ -28,3 +28,22 @@ rule mix:
     shell:
         "gpt2zh mix --spec {params.spec:q} --inputs {input.tokens:q} --out {params.out:q}"
         " 2> {log:q}"
+
+
+# mix_verify: every shard against the manifest's sha256 before training, in a CPU job (at 1 TB,
+# minutes of hashing that should not hold GPUs); train then only stats the shards.
+rule mix_verify:
+    input:
+        MIX_MANIFEST,
+    output:
+        MIX_VERIFIED,
+    log:
+        layout.log("mix", "verify"),
+    threads: 8
+    resources:
+        mem_mb=1000,
+    params:
+        mix=lambda w, input: os.path.dirname(input[0]),
+    shell:
+        "gpt2zh verify --mix {params.mix:q} --out {output:q} --threads {threads}"
+        " 2> {log:q}"

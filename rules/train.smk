@@ -2,8 +2,6 @@
 # model's config.json: checkpoints live in results/train/<run>/checkpoints, which Snakemake does
 # not know about, so a failed or killed job never deletes them and a rerun resumes.
 
-from gpt2zh.train.launch import mpi_prefix
-
 TRAIN_DIR = f"{layout.RESULTS}/train/{CFG['run']}"
 ACCELERATE_CONFIG = os.path.join(
     workflow.basedir, "workflow", "accelerate", CFG["train"]["accelerate_config"]
@@ -17,6 +15,7 @@ if not os.path.isfile(ACCELERATE_CONFIG):
 rule train:
     input:
         mix=MIX_MANIFEST,
+        verified=MIX_VERIFIED,  # shards match their sha256 (rule mix_verify)
         tokenizer=TOKENIZER_JSON,
     output:
         f"{TRAIN_DIR}/model/config.json",
@@ -27,22 +26,26 @@ rule train:
     threads: workflow.cores
     resources:
         gpu=CFG["train"]["gpus"],
-        # SLURM: one task owns all the job's GPUs and runs one launcher (not a task per GPU)
-        tasks_per_gpu=0,
         mem_mb=16000,
     params:
         spec=spec_json({"model": CFG["model"], "train": CFG["train"]}),
         accelerate=ACCELERATE_CONFIG,
-        # several nodes: GPUs per node from the profile's gres, one launcher per node by its
-        # mpi resource (srun); gpt2zh.train.launch turns these and SLURM's env into argv
-        gres=lambda w, resources: resources.get("gres") or "",
-        mpi=lambda w, resources: mpi_prefix(resources.get("mpi")),
+        # multi-GPU: one process per GPU the job got (Snakemake may lower gpu); CPU: threads
+        processes=lambda w, threads, resources: (
+            f"--num_processes {resources.gpu}"
+            if resources.gpu > 1
+            else (
+                f"--num_cpu_threads_per_process {threads}"
+                if resources.gpu == 0
+                else ""
+            )
+        ),
         mix=lambda w, input: os.path.dirname(input.mix),
         tokenizer=lambda w, input: os.path.dirname(input.tokenizer),
         out=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
         version=VERSION["train"],
     shell:
-        "{params.mpi} gpt2zh launch --config-file {params.accelerate:q}"
-        " --gpus {resources.gpu} --gres={params.gres:q} --threads {threads}"
-        " -- --spec {params.spec:q} --mix {params.mix:q} --tokenizer {params.tokenizer:q}"
-        " --out {params.out:q} --threads {threads} 2> {log:q}"
+        "accelerate launch --config_file {params.accelerate:q} {params.processes}"
+        " -m gpt2zh.train --spec {params.spec:q} --mix {params.mix:q}"
+        " --tokenizer {params.tokenizer:q} --out {params.out:q} --threads {threads}"
+        " 2> {log:q}"

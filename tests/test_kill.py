@@ -17,11 +17,14 @@ from conftest import REPO, run_snakemake
 from test_workflow import TINY, _sha256s, _tiny_workdir
 
 
-def _killed_after(work: Path, marker: str, timeout: float = 120) -> None:
-    """Starts the tiny data run and SIGKILLs its whole process group once `marker` exists."""
+def _killed_after(
+    work: Path, marker: str, *targets: str, configfile: Path = TINY, timeout: float = 120
+) -> None:
+    """Starts the run of `targets` (default: the data) and SIGKILLs its whole process group once
+    `marker` exists."""
     cmd = [
         sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(work),
-        "--workflow-profile", "none", "--cores", "2", "--configfile", str(TINY),
+        "--workflow-profile", "none", "--cores", "2", *targets, "--configfile", str(configfile),
     ]  # fmt: skip
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.Popen(

@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from gpt2zh.errors import UserError
 from gpt2zh.mix.reader import PackedReader, shard_paths
+from gpt2zh.mix.verify import check_verified, default_threads
 
 #: Token ids scanned per shard for the vocab check (the whole shard when smaller).
 SCAN_TOKENS = 1 << 24
@@ -70,6 +71,9 @@ def open_data(
         raise DataError(f"{manifest_path} not found: build the mix first (snakemake mix)")
     manifest = json.loads(manifest_path.read_text("utf-8"))
     train_paths, val_paths = _paths(mix_dir, "train"), _paths(mix_dir, "val")
+    # before any byte is read: a flipped bit would otherwise train silently on wrong tokens
+    read = [str(p.relative_to(mix_dir)) for p in train_paths + val_paths]
+    check_verified(mix_dir, read, threads=default_threads())
     if manifest.get("eos_id") is not None and manifest["eos_id"] != eos_id:
         raise DataError(
             f"the mix was built with EOS id {manifest['eos_id']}, the tokenizer's is {eos_id}: "
