@@ -2,6 +2,8 @@
 # model's config.json: checkpoints live in results/train/<run>/checkpoints, which Snakemake does
 # not know about, so a failed or killed job never deletes them and a rerun resumes.
 
+from gpt2zh.train.launch import mpi_prefix
+
 TRAIN_DIR = f"{layout.RESULTS}/train/{CFG['run']}"
 ACCELERATE_CONFIG = os.path.join(
     workflow.basedir, "workflow", "accelerate", CFG["train"]["accelerate_config"]
@@ -26,26 +28,22 @@ rule train:
     threads: workflow.cores
     resources:
         gpu=CFG["train"]["gpus"],
+        # SLURM: one task owns all the job's GPUs and runs one launcher (not a task per GPU)
+        tasks_per_gpu=0,
         mem_mb=16000,
     params:
         spec=spec_json({"model": CFG["model"], "train": CFG["train"]}),
         accelerate=ACCELERATE_CONFIG,
-        # multi-GPU: one process per GPU the job got (Snakemake may lower gpu); CPU: threads
-        processes=lambda w, threads, resources: (
-            f"--num_processes {resources.gpu}"
-            if resources.gpu > 1
-            else (
-                f"--num_cpu_threads_per_process {threads}"
-                if resources.gpu == 0
-                else ""
-            )
-        ),
+        # several nodes: GPUs per node from the profile's gres, one launcher per node by its
+        # mpi resource (srun); gpt2zh.train.launch turns these and SLURM's env into argv
+        gres=lambda w, resources: resources.get("gres") or "",
+        mpi=lambda w, resources: mpi_prefix(resources.get("mpi")),
         mix=lambda w, input: os.path.dirname(input.mix),
         tokenizer=lambda w, input: os.path.dirname(input.tokenizer),
         out=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
         version=VERSION["train"],
     shell:
-        "accelerate launch --config_file {params.accelerate:q} {params.processes}"
-        " -m gpt2zh.train --spec {params.spec:q} --mix {params.mix:q}"
-        " --tokenizer {params.tokenizer:q} --out {params.out:q} --threads {threads}"
-        " 2> {log:q}"
+        "{params.mpi} gpt2zh launch --config-file {params.accelerate:q}"
+        " --gpus {resources.gpu} --gres={params.gres:q} --threads {threads}"
+        " -- --spec {params.spec:q} --mix {params.mix:q} --tokenizer {params.tokenizer:q}"
+        " --out {params.out:q} --threads {threads} 2> {log:q}"

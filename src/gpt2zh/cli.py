@@ -149,7 +149,13 @@ def cmd_report_dataset(args: argparse.Namespace) -> None:
 def cmd_report_index(args: argparse.Namespace) -> None:
     from gpt2zh.report import index_report
 
-    index_report(args.reports, args.html, args.mix)
+    index_report(args.reports, args.html, args.mix, args.run)
+
+
+def cmd_report_run(args: argparse.Namespace) -> None:
+    from gpt2zh.report import run_report
+
+    run_report(args.run, args.reports, args.out, args.mix, args.eval, args.log)
 
 
 def _stage_spec(args: argparse.Namespace, build: Callable[[dict[str, Any]], Any]) -> Any:
@@ -322,6 +328,22 @@ def cmd_train(args: argparse.Namespace) -> None:
     log.info("train: %s", {k: v for k, v in summary.items() if k != "samples"})
 
 
+def cmd_launch(args: argparse.Namespace) -> None:
+    import os
+    import shlex
+
+    from gpt2zh.train.launch import Request, launch_command
+
+    train_args = args.train_args[1:] if args.train_args[:1] == ["--"] else args.train_args
+    req = Request(args.config_file, args.gpus, args.gres, args.threads, args.port)
+    cmd = launch_command(req, train_args)
+    if args.print:
+        sys.stdout.write(shlex.join(cmd) + "\n")
+        return
+    log.info("launch: %s", shlex.join(cmd))
+    os.execvp(cmd[0], cmd)
+
+
 def cmd_plan(args: argparse.Namespace) -> None:
     from gpt2zh.train.plan import load_manifest, plan, render
 
@@ -348,6 +370,25 @@ def _add_train(sub: Any) -> None:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
+        "launch",
+        help="run `accelerate launch -m gpt2zh.train ARGS` for this job (CPU, GPUs, SLURM nodes)",
+        description="Build the accelerate launch command from the job's GPUs and threads and, "
+        "inside a multi-node SLURM step (one task per node), from SLURM_NNODES, SLURM_NODEID "
+        "and the first host of the step's node list (c10d rendezvous), then exec it. "
+        "Example: gpt2zh launch --config-file workflow/accelerate/multi_gpu.yaml --gpus 4 "
+        "--print -- --config config.yaml --mix results/mix --tokenizer results/tokenizer "
+        "--out results/train/demo",
+    )
+    p.add_argument("--config-file", type=Path, required=True, help="accelerate config (YAML)")
+    p.add_argument("--gpus", type=int, default=0, help="GPUs of the job on one node (0: CPU)")
+    p.add_argument("--gres", default="", help="SLURM gres per node for several nodes (gpu:4)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads per process (CPU only)")
+    p.add_argument("--port", type=int, help="rendezvous port (default: 29500 + job id %% 1000)")
+    p.add_argument("--print", action="store_true", help="print the command instead of running")
+    p.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then gpt2zh train's args")
+    p.set_defaults(func=cmd_launch)
+
+    p = sub.add_parser(
         "plan",
         help="scaling-law estimate: model size, tokens, batch, lr (DeepSeek LLM)",
         description="DeepSeek LLM scaling laws: M = 72·n_layer·d² + 12·n_layer·d·seq "
@@ -364,18 +405,61 @@ def _add_train(sub: Any) -> None:
     p.set_defaults(func=cmd_plan)
 
 
-def cmd_not_built(stage: str, issue: int) -> Callable[[argparse.Namespace], None]:
-    def run(_: argparse.Namespace) -> None:
-        raise NotBuiltError(
-            f"gpt2zh {stage}: not built yet (tracked in issue #{issue}); "
-            "the data stages (`snakemake --cores N`) work today"
+def eval_spec(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "run": cfg["run"],
+        "eval": cfg["eval"],
+        "seed": cfg["train"]["seed"],
+        "attention": cfg["model"]["attention"],
+    }
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from gpt2zh.eval.run import evaluate
+    from gpt2zh.layout import RESULTS
+
+    spec = _stage_spec(args, eval_spec)
+    r = evaluate(
+        spec,
+        args.model or Path(RESULTS) / "train" / spec["run"] / "model",
+        args.mix,
+        args.out or Path(RESULTS) / "eval" / spec["run"],
+        tokenizer_dir=args.tokenizer,
+        threads=args.threads,
+    )
+    if "all" in r["splits"]:
+        s = r["splits"]["all"]
+        log.info(
+            "eval: bits/char %.3f (untrained %.3f, unigram %.3f), lm_eval %s",
+            s["model"]["bits_per_char"],
+            s["untrained"]["bits_per_char"],
+            s["unigram"]["bits_per_char"],
+            r["lm_eval"] and r["lm_eval"]["acc"],
         )
 
-    return run
 
-
-class NotBuiltError(UserError):
-    pass
+def _add_eval(sub: Any) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate the trained model: bits/char vs baselines, samples, lm-eval cloze",
+        description="Validation loss, perplexity and bits per character / per UTF-8 byte on the "
+        "combined val set and per dataset, beside the untrained model (training seed) and a "
+        "character unigram fitted on the train split; seeded samples for eval.prompts with "
+        "distinct-1/2 and repeat ratio, and the same on validation text; a next-line cloze "
+        "task for lm-evaluation-harness (run when lm_eval is installed). Writes OUT/eval.json, "
+        "OUT/eval.md and OUT/lm_eval/.",
+    )
+    _spec_args(p)
+    p.add_argument(
+        "--model", type=Path, help="saved model folder (default: results/train/<run>/model)"
+    )
+    p.add_argument(
+        "--mix", type=Path, default=Path("results/mix"), help="mix folder (default: results/mix)"
+    )
+    p.add_argument("--tokenizer", type=Path, help="tokenizer folder (default: the model's)")
+    p.add_argument("--out", type=Path, help="output folder (default: results/eval/<run>)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.set_defaults(func=cmd_eval)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -520,14 +604,28 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--reports", type=Path, nargs="+", required=True, help="dataset report JSONs")
     r.add_argument("--html", type=Path, required=True, help="output index HTML")
     r.add_argument("--mix", type=Path, help="the mix manifest.json (the mix table)")
+    r.add_argument("--run", help="the run whose report the page links to (config `run`)")
     r.set_defaults(func=cmd_report_index)
+    r = rsub.add_parser(
+        "run",
+        help="the run's pages: index and datasets with eval results and training curves",
+        description="The corpus pages plus the model: training curves from the run's log.jsonl, "
+        "eval.json's results against the baselines, samples; written to OUT/index.html and "
+        "OUT/<dataset>.html.",
+    )
+    r.add_argument("--run", required=True, help="the run's name (config `run`)")
+    r.add_argument("--reports", type=Path, nargs="+", required=True, help="dataset report JSONs")
+    r.add_argument("--out", type=Path, required=True, help="output folder")
+    r.add_argument("--mix", type=Path, help="the mix manifest.json (the mix table)")
+    r.add_argument("--eval", type=Path, help="the run's eval.json (omitted: not evaluated yet)")
+    r.add_argument("--log", type=Path, help="the run's training log.jsonl (read if it exists)")
+    r.set_defaults(func=cmd_report_run)
 
     # --- train, plan (issue 6) ---
     _add_train(sub)
 
-    for stage, issue, text in (("eval", 7, "evaluate a trained model (not built yet)"),):
-        p = sub.add_parser(stage, help=text, description=text)
-        p.set_defaults(func=cmd_not_built(stage, issue))
+    # --- eval (issue 7) ---
+    _add_eval(sub)
     return parser
 
 
