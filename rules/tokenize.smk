@@ -24,7 +24,7 @@ rule tokenize:
     shell:
         "gpt2zh tokenize --tokenizer {params.tokenizer:q} --dataset {wildcards.dataset}"
         " --shard {wildcards.shard} --in {input.shard:q} --out {output.tokens:q}"
-        " --batch-docs {params.batch} --threads {threads} --encoder {params.encoder}"
+        " --batch-docs {params.batch:q} --threads {threads} --encoder {params.encoder:q}"
         " 2> {log:q}"
 
 
@@ -39,7 +39,7 @@ rule count:
         role=lambda w: CFG["datasets"][w.dataset]["role"],
         version=VERSION["tokenize"],
     shell:
-        "gpt2zh count dataset --dataset {wildcards.dataset} --role {params.role}"
+        "gpt2zh count dataset --dataset {wildcards.dataset} --role {params.role:q}"
         " --stats {input:q} --out {output:q} 2> {log:q}"
 
 
