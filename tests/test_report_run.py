@@ -21,6 +21,8 @@ def test_line_chart_survives_flat_single_and_non_finite_series() -> None:
     assert svg.count("<polyline") == 3 and "nan" not in svg.replace(">nan<", "")
     assert svg.count("<circle") == 4  # few points: markers, non-finite ones left out
     assert line_svg([], "step", "loss").startswith("<svg")
+    steps = line_svg([("loss", [(0, 20.0), (6, 10.0)])], "step", "loss")
+    assert ">4.5<" not in steps and ">3<" in steps  # steps are whole numbers on the axis
 
 
 def test_plots_name_the_cjk_font_and_escape_labels() -> None:

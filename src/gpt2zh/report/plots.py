@@ -131,7 +131,10 @@ def line_svg(
             f'stroke="#e3e3e3"/><text x="{left - 6}" y="{sy(y) + 4:.1f}" '
             f'text-anchor="end">{_short(y)}</text>'
         )
-    for x in _ticks(x_lo, x_hi):
+    x_ticks = _ticks(x_lo, x_hi)
+    if all(float(p[0]).is_integer() for p in pts):  # steps: no tick at step 1.5
+        x_ticks = sorted({float(round(x)) for x in x_ticks})
+    for x in x_ticks:
         out.append(
             f'<text x="{sx(x):.1f}" y="{top + plot_h + 16}" text-anchor="middle">{_short(x)}</text>'
         )
