@@ -28,7 +28,7 @@ def test_help_lists_every_stage() -> None:
 @pytest.mark.parametrize(
     "args",
     [[s] for s in STAGES]
-    + [["report", "dataset"], ["report", "index"]]
+    + [["report", "dataset"], ["report", "index"], ["report", "run"]]
     + [["dedup", step] for step in ("signatures", "buckets", "clusters", "filter")],
     ids=str,
 )
