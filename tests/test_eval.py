@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from eval_contract import check_contract
 from gpt2zh.config import ConfigError, load_config
 from gpt2zh.eval import harness
 from gpt2zh.eval.degeneration import distinct_n, measures, repeat_ratio
@@ -189,33 +190,6 @@ def test_sampling_is_deterministic(trained: dict[str, Path]) -> None:
     assert others - {first}  # the seed matters
 
 
-SPLIT_KEYS = {"tokens", "chars", "bytes", "model", "untrained", "unigram", "gain_bits_per_char"}
-METRICS = {"loss", "ppl", "bits_per_char", "bits_per_byte"}
-
-
-def check_contract(r: dict[str, Any]) -> None:
-    """Every key the report renders (the eval.json contract)."""
-    assert {"run", "model_dir", "step", "params", "tokens_seen", "splits", "sampling"} <= set(r)
-    assert {"samples", "degeneration", "lm_eval"} <= set(r)
-    assert isinstance(r["step"], int) and isinstance(r["params"], int)
-    assert "all" in r["splits"]
-    for s in r["splits"].values():
-        assert set(s) >= SPLIT_KEYS
-        assert set(s["model"]) == set(s["untrained"]) == METRICS
-        assert set(s["unigram"]) == {"bits_per_char", "bits_per_byte"}
-        assert set(s["gain_bits_per_char"]) == {"vs_untrained", "vs_unigram"}
-        assert s["gain_bits_per_char"]["vs_untrained"] == pytest.approx(
-            s["untrained"]["bits_per_char"] - s["model"]["bits_per_char"], abs=2e-6
-        )
-    assert set(r["sampling"]) == {"temperature", "top_k", "top_p", "max_new_tokens", "seed"}
-    for x in r["samples"]:
-        assert set(x) == {"prompt", "text", "distinct_1", "distinct_2", "repeat_ratio"}
-    for who in ("model", "reference"):
-        assert set(r["degeneration"][who]) == {"distinct_1", "distinct_2", "repeat_ratio"}
-    if r["lm_eval"] is not None:
-        assert set(r["lm_eval"]) == {"task", "acc", "acc_stderr", "chance", "n"}
-
-
 def test_eval_end_to_end_beats_both_baselines_and_reruns_identically(
     trained: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -286,3 +260,14 @@ def test_bad_eval_config_names_the_key(tmp_path: Path) -> None:
     bad.write_text("eval: {samples: 3}\n", "utf-8")
     with pytest.raises(ConfigError, match="samples"):
         load_config([TINY, bad])
+
+
+def test_rows_are_read_in_stream_order_and_capped(trained: dict[str, Path]) -> None:
+    from gpt2zh.eval.loss import iter_rows
+    from gpt2zh.mix.reader import shard_paths
+
+    paths = shard_paths(trained["mix"], "train")
+    rows = np.concatenate(list(iter_rows(paths, 5)))
+    assert rows.shape == (64, 32)  # 4 shards of 16 rows, batches of 5 across shard ends
+    assert (np.concatenate(list(iter_rows(paths, 5, max_rows=7))) == rows[:7]).all()
+    assert list(iter_rows([], 5)) == []

@@ -21,14 +21,18 @@ from gpt2zh.eval.text import TokenBytes, Utf8Stream
 from gpt2zh.mix.reader import PackedReader
 
 
-def iter_rows(paths: list[Path], batch_rows: int) -> Iterator[np.ndarray]:
-    """Every row of a split in stream order, `batch_rows` at a time (the last batch shorter)."""
+def iter_rows(
+    paths: list[Path], batch_rows: int, max_rows: int | None = None
+) -> Iterator[np.ndarray]:
+    """The rows of a split in stream order (the first `max_rows`, or all), `batch_rows` at a
+    time (the last batch shorter)."""
     try:
         reader = PackedReader(paths, 1, shuffle=False)
     except ValueError:  # no rows at all
         return
-    for start in range(0, reader.num_rows, batch_rows):
-        yield reader.rows(np.arange(start, min(start + batch_rows, reader.num_rows)))
+    end = min(reader.num_rows, max_rows if max_rows is not None else reader.num_rows)
+    for start in range(0, end, batch_rows):
+        yield reader.rows(np.arange(start, min(start + batch_rows, end)))
 
 
 def bits(nll_nats: float, units: int) -> float:

@@ -148,7 +148,10 @@ def evaluate(
     untrained = build_model(model.config, spec["attention"], device).to(device).eval()
     token_bytes = TokenBytes.from_tokenizer(tokenizer)
 
-    counts, eos = count_chars(iter_rows(shard_paths(mix_dir, "train"), UNIGRAM_ROWS), token_bytes)
+    cap = e["unigram_tokens"]  # train rows are interleaved across datasets: a fair sample
+    max_rows = None if cap is None else -(-int(cap) // int(manifest["seq_len"]))
+    train_rows = iter_rows(shard_paths(mix_dir, "train"), UNIGRAM_ROWS, max_rows)
+    counts, eos = count_chars(train_rows, token_bytes)
     unigram = Unigram.fit(counts, eos)
     log.info("unigram: %d characters seen in %d train characters", unigram.seen, unigram.total)
 
