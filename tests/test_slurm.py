@@ -51,6 +51,7 @@ HEAVY = {
     "tokenizer",
     "tokenize",
     "mix",
+    "mix_verify",
     "train",
     "eval",
 }
@@ -164,6 +165,7 @@ def test_profile_sizes_every_heavy_rule_and_names_only_real_rules(slurm_jobs: di
         ("tokenizer", "cpu", "240", "24000", "16"),
         ("tokenize", "cpu", "60", "2000", "1"),
         ("mix", "cpu", "720", "128000", "1"),
+        ("mix_verify", "cpu", "240", "2000", "8"),
         ("count", "cpu", "30", "2000", "1"),  # default-resources
     ],
 )
@@ -197,6 +199,15 @@ def test_train_owns_its_gpus_with_one_task(slurm_jobs: dict) -> None:
     assert _flag(words, "--ntasks-per-gpu") is None  # tasks_per_gpu=0: not a task per GPU
     assert _flag(words, "-t") == "2880"
     assert job.shellcmd.lstrip().startswith("gpt2zh launch --config-file")
+
+
+def test_eval_takes_one_gpu_from_the_config(slurm_jobs: dict) -> None:
+    words = sbatch(slurm_jobs["eval"][0])
+    assert (_flag(words, "-p"), _flag(words, "--gpus"), _flag(words, "--cpus-per-task")) == (
+        "gpu",
+        "1",
+        "16",
+    )
 
 
 def test_downloads_run_on_the_login_node(slurm_jobs: dict) -> None:
