@@ -28,7 +28,7 @@ rule eval:
         model=lambda w, input: os.path.dirname(input.model),
         mix=lambda w, input: os.path.dirname(input.mix),
         tokenizer=lambda w, input: os.path.dirname(input.tokenizer),
-        out=EVAL_DIR,
+        out=lambda w, output: os.path.dirname(output.json),
         version=VERSION["eval"],
     shell:
         "gpt2zh eval --spec {params.spec:q} --model {params.model:q} --mix {params.mix:q}"

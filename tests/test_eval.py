@@ -137,6 +137,8 @@ def test_cloze_items_pick_same_length_distractors_from_other_documents() -> None
     items = harness.cloze_items(docs, 100, seed=3)
     assert items == harness.cloze_items(docs, 100, seed=3)
     assert len(items) == len(POEMS)  # "一二" is too short to be a target
+    cut = harness.cloze_items([*docs, "题\n\ufffd是地上霜。"], 100, seed=3)  # a broken line
+    assert len(cut) == len(POEMS) and "\ufffd" not in json.dumps(cut, ensure_ascii=False)
     for doc, it in zip(docs, items, strict=False):
         lines = doc.split("\n")
         truth = it["choices"][it["label"]]

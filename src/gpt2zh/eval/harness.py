@@ -60,11 +60,19 @@ def documents(rows: Iterable[np.ndarray], token_bytes: TokenBytes) -> Iterator[s
         pending.append(ids[start:])
 
 
+def _lines(doc: str) -> list[str]:
+    """A document's non-empty lines, up to the first holding U+FFFD: a document cut inside a
+    character (the last of a dataset's val rows) ends there, and a broken line gives itself away."""
+    lines = [s for line in LINE_END.split(doc) if (s := line.strip())]
+    bad = next((i for i, line in enumerate(lines) if "\ufffd" in line), len(lines))
+    return lines[:bad]
+
+
 def cloze_items(docs: Iterable[str], n_items: int, seed: int) -> list[dict[str, Any]]:
     """One item per document that has a usable next line and three same-length distractors from
     other documents; at most `n_items`, drawn with `seed`."""
     rng = np.random.default_rng(seed)
-    by_doc = [[s for line in LINE_END.split(d) if (s := line.strip())] for d in docs]
+    by_doc = [_lines(d) for d in docs]
     pool: dict[int, list[str]] = defaultdict(list)  # length -> distinct lines, sorted
     for line in sorted({line for lines in by_doc for line in lines}):
         pool[len(line)].append(line)
