@@ -33,7 +33,9 @@ def render(r: Mapping[str, Any]) -> str:
         "",
         "Bits per character and per UTF-8 byte compare across tokenizers; loss and perplexity "
         "are per token. Baselines: the same architecture untrained (the step-0 weights) and a "
-        "character unigram fitted on the train split. Gain = baseline minus model.",
+        "character unigram fitted on the train split. Gain = baseline minus model. Every "
+        "validation row is scored as in training (its first token is context only); a document's "
+        "end (EOS) is scored and counts as one character and one byte.",
         "",
     ]
     rows = []

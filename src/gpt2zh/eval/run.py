@@ -122,6 +122,35 @@ def _load(model_dir: Path, mix_dir: Path, tokenizer_dir: Path | None) -> tuple[A
     return tokenizer, manifest, json.loads((model_dir / "config.json").read_text("utf-8"))
 
 
+def fit_unigram(mix_dir: Path, token_bytes: TokenBytes, cap: int | None, seq_len: int) -> Unigram:
+    """The unigram on the first `cap` train tokens (all when None): train rows are interleaved
+    across datasets, so the first rows are a fair sample of the mix."""
+    max_rows = None if cap is None else -(-int(cap) // seq_len)
+    rows = iter_rows(shard_paths(mix_dir, "train"), UNIGRAM_ROWS, max_rows)
+    unigram = Unigram.fit(*count_chars(rows, token_bytes))
+    log.info("unigram: %d characters seen in %d train symbols", unigram.seen, unigram.total)
+    return unigram
+
+
+def cloze(
+    e: Mapping[str, Any], docs: list[str], model_dir: Path, task_dir: Path, device: torch.device
+) -> dict[str, Any] | None:
+    """Writes the next-line cloze task and runs it under lm_eval as `eval.lm_eval` says."""
+    items = harness.cloze_items(docs, int(e["cloze_items"]), int(e["seed"]))
+    harness.write_task(items, task_dir)
+    if not items:
+        log.warning("eval: no validation document has a usable next line; lm_eval not run")
+        return None
+    if e["lm_eval"] == "never" or (e["lm_eval"] == "auto" and not harness.available()):
+        log.info("lm_eval not run (eval.lm_eval: %s): task written to %s", e["lm_eval"], task_dir)
+        return None
+    if not harness.available():
+        raise harness.HarnessError(
+            "eval.lm_eval is always but lm_eval is not installed: pip install -e '.[lmeval]'"
+        )
+    return harness.run_harness(model_dir, task_dir, len(items), device.type, int(e["batch_size"]))
+
+
 def evaluate(
     spec: Mapping[str, Any],
     model_dir: Path,
@@ -148,35 +177,20 @@ def evaluate(
     untrained = build_model(model.config, spec["attention"], device).to(device).eval()
     token_bytes = TokenBytes.from_tokenizer(tokenizer)
 
-    cap = e["unigram_tokens"]  # train rows are interleaved across datasets: a fair sample
-    max_rows = None if cap is None else -(-int(cap) // int(manifest["seq_len"]))
-    train_rows = iter_rows(shard_paths(mix_dir, "train"), UNIGRAM_ROWS, max_rows)
-    counts, eos = count_chars(train_rows, token_bytes)
-    unigram = Unigram.fit(counts, eos)
-    log.info("unigram: %d characters seen in %d train characters", unigram.seen, unigram.total)
-
+    unigram = fit_unigram(mix_dir, token_bytes, e["unigram_tokens"], int(manifest["seq_len"]))
     names = {"all": "val", **{d: f"val_by_dataset/{d}" for d in sorted(manifest["val_by_dataset"])}}
     splits, empty = {}, []
     for name, split in names.items():
-        score = score_split(
-            iter_rows(shard_paths(mix_dir, split), int(e["batch_size"])),
-            {"model": model, "untrained": untrained},
-            token_bytes,
-            unigram.bits,
-            device,
-        )
-        if not score.tokens:
+        rows = iter_rows(shard_paths(mix_dir, split), int(e["batch_size"]))
+        models = {"model": model, "untrained": untrained}
+        score = score_split(rows, models, token_bytes, unigram.bits, device)
+        if score.tokens:
+            splits[name] = split_result(score)
+            bpc = [splits[name][m]["bits_per_char"] for m in ("model", "untrained", "unigram")]
+            log.info("%s: bits/char model %.3f, untrained %.3f, unigram %.3f", name, *bpc)
+        else:
             empty.append(name)
             log.warning("eval: %s has no validation rows; left out", name)
-            continue
-        splits[name] = split_result(score)
-        log.info(
-            "%s: bits/char model %.3f, untrained %.3f, unigram %.3f",
-            name,
-            splits[name]["model"]["bits_per_char"],
-            splits[name]["untrained"]["bits_per_char"],
-            splits[name]["unigram"]["bits_per_char"],
-        )
 
     sampling = {k: e[k] for k in ("temperature", "top_k", "top_p", "max_new_tokens", "seed")}
     samples = []
@@ -187,23 +201,7 @@ def evaluate(
     docs = list(harness.documents(iter_rows(shard_paths(mix_dir, "val"), 64), token_bytes))
     mean_len = round(sum(len(s["text"]) for s in samples) / len(samples)) if samples else 0
     reference = reference_windows(docs, mean_len, int(e["reference_samples"]))
-
-    items = harness.cloze_items(docs, int(e["cloze_items"]), int(e["seed"]))
-    task_dir = out_dir / "lm_eval"
-    harness.write_task(items, task_dir)
-    lm_eval = None
-    if not items:
-        log.warning("eval: no validation document has a usable next line; lm_eval not run")
-    elif e["lm_eval"] == "always" or (e["lm_eval"] == "auto" and harness.available()):
-        if not harness.available():
-            raise harness.HarnessError(
-                "eval.lm_eval is always but lm_eval is not installed: pip install -e '.[lmeval]'"
-            )
-        lm_eval = harness.run_harness(
-            model_dir, task_dir, len(items), device.type, int(e["batch_size"])
-        )
-    elif e["lm_eval"] == "auto":
-        log.info("lm_eval not installed: task written to %s, not run", task_dir)
+    lm_eval = cloze(e, docs, model_dir, out_dir / "lm_eval", device)
 
     summary_path = model_dir.parent / "summary.json"
     summary = json.loads(summary_path.read_text("utf-8")) if summary_path.is_file() else {}
@@ -217,7 +215,7 @@ def evaluate(
         "device": device.type,
         "splits": splits,
         "empty_splits": empty,
-        "unigram": {"train_chars": unigram.total, "charset": unigram.seen},
+        "unigram": {"train_symbols": unigram.total, "charset": unigram.seen},
         "sampling": sampling,
         "samples": samples,
         "degeneration": {
