@@ -120,3 +120,4 @@ def test_kill_9_during_snakemake_train_resumes_from_the_last_checkpoint(
     steps = [r["step"] for r in read_jsonl(run / "log.jsonl") if "train.loss" in r]
     assert steps == list(range(1, 13))  # nothing lost or repeated across the kill
     assert json.loads((run / "model/config.json").read_text("utf-8"))["n_layer"] == 2
+    assert (run / "model/model.safetensors").is_file() and not list(run.rglob("*.bin"))
