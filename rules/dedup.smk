@@ -8,7 +8,9 @@ import os
 from gpt2zh.dedup.spec import dedup_spec
 
 DEDUP = dedup_spec(CFG)
-DEDUP_SPEC = spec_json(DEDUP)
+# bucket_partitions changes how the bucket jobs run, never what they write: the other jobs
+# get a spec without it, so raising it after an out-of-memory job keeps the signatures.
+DEDUP_SPEC = spec_json({k: v for k, v in DEDUP.items() if k != "bucket_partitions"})
 DEDUP_GROUPS = [f"{g:03d}" for g in range(DEDUP["band_groups"])]
 DEDUP_SIGNATURES = [
     layout.dedup_signatures(d, shard_name(i))
@@ -52,7 +54,7 @@ rule dedup_buckets:
     resources:
         mem_mb=4000,
     params:
-        spec=DEDUP_SPEC,
+        spec=spec_json(DEDUP),
         signatures=lambda w, input: os.path.dirname(os.path.dirname(input[0])),
         version=VERSION["dedup"],
     shell:

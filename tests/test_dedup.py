@@ -283,3 +283,27 @@ def test_stale_drop_list_fails(tmp_path: Path) -> None:
         filter_shard(
             _spec({"a": 1}), "a", 0, other, tmp_path / "clusters.parquet", tmp_path / "o.parquet"
         )
+
+
+def test_bucket_partitions_and_row_groups_do_not_change_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = [LONG, NEAR, POEM, LONG + "。", NEAR, POEM + "！", "独立的一篇", LONG]
+    corpus = {"a": [texts[:5], texts[5:]], "b": [texts[2:7]]}
+    _run(tmp_path / "1", corpus)
+    _run(tmp_path / "3", corpus, bucket_partitions=3)
+    monkeypatch.setattr("gpt2zh.dedup.signatures.BATCH_DOCS", 2)  # several row groups a file
+    _run(tmp_path / "4", corpus, bucket_partitions=4)
+    assert pq.ParquetFile(tmp_path / "4" / "sig" / "a" / "shard-00000.parquet").num_row_groups == 3
+    for g in range(3):
+        rel = f"pairs/group-{g:03d}.parquet"
+        assert {(tmp_path / r / rel).read_bytes() for r in "134"} == {
+            (tmp_path / "1" / rel).read_bytes()
+        }, rel
+    assert {(tmp_path / r / "clusters.parquet").read_bytes() for r in "34"} == {
+        (tmp_path / "1" / "clusters.parquet").read_bytes()
+    }
+    summaries = [json.loads((tmp_path / r / "clusters.json").read_text("utf-8")) for r in "134"]
+    for s in summaries:
+        s.pop("seconds"), s.pop("peak_rss_mb")
+    assert summaries[0]["dropped"]["exact_duplicate"] > 0 and summaries.count(summaries[0]) == 3

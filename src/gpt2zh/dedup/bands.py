@@ -4,7 +4,17 @@ For each bucket column of the group (`exact` and/or `band_NNN`), the column of e
 file is read (key + document key: 16 bytes a document), sorted, and each run of equal keys
 becomes pairs (first document of the run, each other one): a star per bucket, which is all
 union-find needs. Output: `a`, `b` (uint64 document keys, a < b, unique, sorted).
-Memory: about 40 bytes per document of the corpus for the column being sorted, plus the pairs.
+
+Memory: sorting one column costs about 50 bytes per document of the corpus (keys, document keys,
+the sort order and the run bookkeeping; measured 81 MB per million documents with the pairs), so
+a job would need ~17 GB for the sort alone at 350M documents. With
+`dedup.bucket_partitions` P the column is sorted in P passes, pass p keeping only the keys with
+key mod P == p as each file is read: a bucket's documents all share one key, so they land in the
+same pass and the pairs are the same for any P, while ~1/P of the column is held at once (each
+pass reads the column again; P = 16: 30 MB per million documents, 2x the time). The candidate
+pairs are made unique after every column, so on top of that the job holds the group's unique
+pairs (16 bytes each, ~5x while merging), which grow with the duplicated documents, not with the
+corpus, and whatever P.
 """
 
 from __future__ import annotations
@@ -72,27 +82,39 @@ def unique_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lo[keep], hi[keep]
 
 
+def _key_slice(
+    files: list[tuple[int, str, int, Path]], col: str, part: int, parts: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keys of `col` with key mod `parts` == `part`, and their document keys, over all files;
+    each file's column is cut to the slice as it is read, so only the slice is ever held. A
+    signature file's `row` is its position, so the rows come from the mask, not from reading
+    the `row` column (half the decoding when the column is read P times)."""
+    keys, docs = [], []
+    for ds_idx, _name, shard, path in files:
+        k = pq.read_table(path, columns=[col]).column(col).to_numpy()
+        rows = np.flatnonzero(k % np.uint64(parts) == np.uint64(part))
+        keys.append(k[rows])
+        docs.append(doc_keys(ds_idx, shard, rows))
+    if not keys:
+        return np.empty(0, np.uint64), np.empty(0, np.uint64)
+    return np.concatenate(keys), np.concatenate(docs)
+
+
 def bucket_pairs(
     spec: Mapping[str, Any], group: int, sig_dir: str | Path, out_path: str | Path
 ) -> dict[str, Any]:
     columns = band_groups(spec)[group]
-    all_a, all_b = [], []
+    parts = int(spec["bucket_partitions"])
+    files = list(signature_files(spec, sig_dir))
+    a = b = np.empty(0, np.uint64)
     for col in columns:
-        keys, docs = [], []
-        for ds_idx, _name, shard, path in signature_files(spec, sig_dir):
-            t = pq.read_table(path, columns=["row", col])
-            keys.append(t.column(col).to_numpy())
-            docs.append(doc_keys(ds_idx, shard, t.column("row").to_numpy()))
-        k = np.concatenate(keys) if keys else np.empty(0, np.uint64)
-        d = np.concatenate(docs) if docs else np.empty(0, np.uint64)
-        a, b = run_pairs(k, d)
-        log.info("bucket column %s: %d documents, %d candidate pairs", col, len(k), len(a))
-        all_a.append(a)
-        all_b.append(b)
-    a, b = unique_pairs(
-        np.concatenate(all_a) if all_a else np.empty(0, np.uint64),
-        np.concatenate(all_b) if all_b else np.empty(0, np.uint64),
-    )
+        found = [run_pairs(*_key_slice(files, col, p, parts)) for p in range(parts)]
+        new = sum(len(x) for x, _ in found)
+        a = np.concatenate([a, *(x for x, _ in found)])
+        b = np.concatenate([b, *(y for _, y in found)])
+        del found  # before the merge sorts: it needs ~5x the pairs it is given
+        a, b = unique_pairs(a, b)
+        log.info("bucket column %s: %d candidate pairs (%d passes)", col, new, parts)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".tmp")

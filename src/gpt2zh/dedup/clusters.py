@@ -15,7 +15,10 @@
 Outputs: the drop list (Parquet sorted by dataset, shard, row: `dataset, shard, row, id, reason,
 kept_dataset, kept_id, cluster_size`) and a JSON summary for the reports (per dataset: drops by
 reason, duplicates shared with each other dataset, cluster sizes, example clusters with text).
-Memory grows with the number of candidate documents (not with the corpus): see RESULTS.md.
+Memory grows with the number of candidate documents, not with the corpus: ~760 MB per million
+documents in clusters (scale check), most of it the (n, num_perm) uint32 signatures verify
+needs (512 bytes a candidate at 128 permutations), freed before the clusters are built; the
+per-dataset summary is numpy over the members, Python objects only per dataset and example.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ import logging
 import os
 import resource
 import time
-from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +58,9 @@ DROP_SCHEMA = pa.schema(
 )
 EXAMPLES_PER_DATASET = 4
 EXAMPLE_CHARS = 400
-VERIFY_CHUNK = 1 << 16
+VERIFY_CHUNK = 1 << 14  # pairs a step: the two gathered signature blocks are 4 MB each
+#: The drop reason of a dropped document, indexed by "same exact hash as its survivor".
+REASONS = ["near_duplicate", "exact_duplicate"]
 ROW_MASK = np.uint64((1 << SHARD_SHIFT) - 1)
 SHARD_MASK = np.uint64((1 << (DATASET_SHIFT - SHARD_SHIFT)) - 1)
 
@@ -80,52 +85,76 @@ def components(n: int, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
             parent = jumped
 
 
+def _row_group_spans(pf: pq.ParquetFile, rows: np.ndarray) -> Iterator[tuple[int, int, int, int]]:
+    """(row group, its first row, j0, j1) for each row group that holds some of `rows` (sorted
+    row positions): rows[j0:j1]."""
+    start = 0
+    for g in range(pf.num_row_groups):
+        stop = start + pf.metadata.row_group(g).num_rows
+        j0, j1 = np.searchsorted(rows, [start, stop]).tolist()
+        if j0 < j1:
+            yield g, start, j0, j1
+        start = stop
+
+
 def _read_members(
     spec: Mapping[str, Any], sig_dir: str | Path, nodes: np.ndarray, with_minhash: bool
 ) -> dict[str, Any]:
-    """id, chars, exact (and minhash) of the documents in `nodes` (sorted keys), in that order."""
-    cols = ["row", "id", "chars", "exact"] + (["minhash"] if with_minhash else [])
-    keys, ids, chars, exact, sigs = [], [], [], [], []
-    total = 0
+    """id, chars, exact (and minhash) of the documents in `nodes` (sorted keys), in that order.
+
+    The numeric columns go straight into arrays sized for `nodes` (minhash: one (n, num_perm)
+    uint32 array, 512 bytes a document at 128 permutations), read one row group at a time and
+    only for the row groups that hold candidates, so nothing else of that size is ever held."""
+    n = len(nodes)
+    cols = ["id", "chars", "exact"] + (["minhash"] if with_minhash else [])
+    chars = np.empty(n, np.uint32)
+    exact = np.empty(n, np.uint64)
+    sigs = np.empty((n, spec["num_perm"]), np.uint32) if with_minhash else None
+    ids: list[pa.Array] = []
+    total = filled = 0
     for ds_idx, _name, shard, path in signature_files(spec, sig_dir):
         lo = doc_keys(ds_idx, shard, np.zeros(1, np.uint32))[0]
-        hi = lo | ROW_MASK
         i0 = int(np.searchsorted(nodes, lo, side="left"))
-        i1 = int(np.searchsorted(nodes, hi, side="right"))
+        i1 = int(np.searchsorted(nodes, lo | ROW_MASK, side="right"))
         with pq.ParquetFile(path) as pf:
             total += pf.metadata.num_rows
-        if i0 == i1:
-            continue
-        want = (nodes[i0:i1] & ROW_MASK).astype(np.int64)
-        t = pq.read_table(path, columns=cols).take(pa.array(want))
-        keys.append(nodes[i0:i1])
-        ids.append(t.column("id").combine_chunks())
-        chars.append(t.column("chars").to_numpy())
-        exact.append(t.column("exact").to_numpy())
-        if with_minhash:
-            mh = t.column("minhash").combine_chunks()
-            raw = np.frombuffer(mh.buffers()[1], dtype="<u4")
-            width = spec["num_perm"]
-            sigs.append(raw[mh.offset * width : (mh.offset + len(mh)) * width].reshape(-1, width))
+            rows = (nodes[i0:i1] & ROW_MASK).astype(np.int64)
+            for g, start, j0, j1 in _row_group_spans(pf, rows):
+                t = pf.read_row_group(g, columns=cols).take(pa.array(rows[j0:j1] - start))
+                at = slice(i0 + j0, i0 + j1)
+                ids.append(t.column("id").combine_chunks())
+                chars[at] = t.column("chars").to_numpy()
+                exact[at] = t.column("exact").to_numpy()
+                if sigs is not None:
+                    mh, width = t.column("minhash").combine_chunks(), sigs.shape[1]
+                    raw = np.frombuffer(mh.buffers()[1], dtype="<u4")
+                    sigs[at] = raw[mh.offset * width : (mh.offset + len(mh)) * width].reshape(
+                        -1, width
+                    )
+                filled += j1 - j0
+    if filled != n:
+        raise RuntimeError("clusters: candidate pairs name documents missing from the signatures")
     return {
-        "keys": np.concatenate(keys) if keys else np.empty(0, np.uint64),
         "ids": pa.concat_arrays(ids) if ids else pa.array([], pa.string()),
-        "chars": np.concatenate(chars) if chars else np.empty(0, np.uint32),
-        "exact": np.concatenate(exact) if exact else np.empty(0, np.uint64),
-        "minhash": np.concatenate(sigs) if sigs else None,
+        "chars": chars,
+        "exact": exact,
+        "minhash": sigs,
         "total_docs": total,
     }
 
 
 def _read_pairs(pair_paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-    a, b = [], []
-    for p in pair_paths:
+    """All groups' pairs, unique; read into arrays sized from the files' metadata, so the only
+    copies are the ones `unique_pairs` makes."""
+    sizes = [pq.ParquetFile(p).metadata.num_rows for p in pair_paths]
+    a, b = np.empty(sum(sizes), np.uint64), np.empty(sum(sizes), np.uint64)
+    at = 0
+    for p, size in zip(pair_paths, sizes, strict=True):
         t = pq.read_table(p)
-        a.append(t.column("a").to_numpy())
-        b.append(t.column("b").to_numpy())
-    if not a:
-        return np.empty(0, np.uint64), np.empty(0, np.uint64)
-    return unique_pairs(np.concatenate(a), np.concatenate(b))
+        a[at : at + size] = t.column("a").to_numpy()
+        b[at : at + size] = t.column("b").to_numpy()
+        at += size
+    return unique_pairs(a, b)
 
 
 def _verify(
@@ -152,14 +181,17 @@ def build_clusters(
     a, b = _read_pairs(pair_paths)
     nodes = np.unique(np.concatenate([a, b]))
     ia, ib = np.searchsorted(nodes, a), np.searchsorted(nodes, b)
+    del a, b
     m = _read_members(spec, sig_dir, nodes, bool(spec["verify"]))
-    if len(m["keys"]) != len(nodes) or not np.array_equal(m["keys"], nodes):
-        raise RuntimeError("clusters: candidate pairs name documents missing from the signatures")
+    sigs = m.pop("minhash")  # the largest array by far: gone before the clusters are built
     candidates = len(ia)
     if spec["verify"] and len(ia):
-        keep = _verify(ia, ib, m["exact"], m["minhash"], float(spec["threshold"]))
+        keep = _verify(ia, ib, m["exact"], sigs, float(spec["threshold"]))
         ia, ib = ia[keep], ib[keep]
+    del sigs
+    verified = len(ia)
     labels = components(len(nodes), ia, ib)
+    del ia, ib
     sizes = np.bincount(labels, minlength=len(nodes))
     in_cluster = sizes[labels] > 1
     ds_idx = (nodes >> np.uint64(DATASET_SHIFT)).astype(np.int64)
@@ -176,20 +208,19 @@ def build_clusters(
     dropped = order[~first]
     kept = survivor_of[labels[dropped]]
     exact_dup = m["exact"][dropped] == m["exact"][kept]
-    reasons = np.where(exact_dup, "exact_duplicate", "near_duplicate")
 
     dkeys = nodes[dropped]
     shard = ((dkeys >> np.uint64(SHARD_SHIFT)) & SHARD_MASK).astype(np.int32)
     row = (dkeys & ROW_MASK).astype(np.uint32)
-    names_arr = np.array(names, dtype=object)
+    names_arr = pa.array(names, pa.string())
     table = pa.table(
         {
-            "dataset": pa.array(names_arr[ds_idx[dropped]].tolist(), pa.string()),
+            "dataset": names_arr.take(ds_idx[dropped]),
             "shard": shard,
             "row": row,
             "id": m["ids"].take(pa.array(dropped)),
-            "reason": pa.array(reasons.tolist(), pa.string()),
-            "kept_dataset": pa.array(names_arr[ds_idx[kept]].tolist(), pa.string()),
+            "reason": pa.array(REASONS, pa.string()).take(exact_dup.view(np.uint8)),
+            "kept_dataset": names_arr.take(ds_idx[kept]),
             "kept_id": m["ids"].take(pa.array(kept)),
             "cluster_size": sizes[labels[dropped]].astype(np.int32),
         },
@@ -206,12 +237,10 @@ def build_clusters(
     pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 17)
     os.replace(tmp, out_path)
 
-    summary = _summary(
-        spec, names, nodes, m, labels, sizes, order, first, dropped, kept, reasons, docs_dir
-    )
+    summary = _summary(spec, names, nodes, m, order, first, kept, exact_dup, docs_dir)
     summary.update(
         candidate_pairs=candidates,
-        verified_pairs=len(ia),
+        verified_pairs=verified,
         seconds=round(time.perf_counter() - t0, 3),
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     )
@@ -220,7 +249,7 @@ def build_clusters(
         "clusters: %d documents, %d candidate pairs (%d verified), %d clusters, %d dropped",
         summary["docs"],
         candidates,
-        len(ia),
+        verified,
         summary["clusters"],
         len(dropped),
     )
@@ -232,68 +261,66 @@ def _summary(
     names: list[str],
     nodes: np.ndarray,
     m: dict[str, Any],
-    labels: np.ndarray,
-    sizes: np.ndarray,
     order: np.ndarray,
     first: np.ndarray,
-    dropped: np.ndarray,
     kept: np.ndarray,
-    reasons: np.ndarray,
+    exact_dup: np.ndarray,
     docs_dir: str | Path,
 ) -> dict[str, Any]:
+    """Counts per dataset with numpy over the clustered documents (`order`: grouped by cluster,
+    survivor first); Python only touches one entry per dataset, pair of datasets or example,
+    so a corpus with 100M duplicates costs arrays, not 100M Python objects."""
+    nd = len(names)
     ds_idx = (nodes >> np.uint64(DATASET_SHIFT)).astype(np.int64)
-    per: dict[str, dict[str, Any]] = {
-        n: {
-            "exact_duplicate": 0,
-            "near_duplicate": 0,
-            "survivors": 0,
+    member_ds = ds_idx[order]
+    dropped_ds, kept_ds = member_ds[~first], ds_idx[kept]
+    starts = np.flatnonzero(first)
+    cluster_size = np.diff(np.append(starts, len(order)))
+    cluster_of = np.cumsum(first) - 1
+    # (cluster, dataset) once for each dataset a cluster touches, datasets ascending
+    touch = np.unique(cluster_of * nd + member_ds)
+    touch_cluster, touch_ds = touch // nd, touch % nd
+    exact = np.bincount(dropped_ds[exact_dup], minlength=nd)
+    near = np.bincount(dropped_ds[~exact_dup], minlength=nd)
+    survivors = np.bincount(member_ds[first], minlength=nd)
+    per: dict[str, dict[str, Any]] = {}
+    for d, name in enumerate(names):
+        per[name] = {
+            "exact_duplicate": int(exact[d]),
+            "near_duplicate": int(near[d]),
+            "survivors": int(survivors[d]),
             "shared_with": {},
-            "cluster_sizes": Counter(),
+            "cluster_sizes": _size_counts(cluster_size[touch_cluster[touch_ds == d]]),
             "examples": [],
         }
-        for n in names
-    }
-    for d, k, r in zip(
-        ds_idx[dropped].tolist(), ds_idx[kept].tolist(), reasons.tolist(), strict=False
-    ):
-        entry = per[names[d]]
-        entry[r] += 1
-        if d != k:
-            sw = entry["shared_with"].setdefault(names[k], {"dropped_here": 0, "kept_here": 0})
-            sw["dropped_here"] += 1
-            sw2 = per[names[k]]["shared_with"].setdefault(
-                names[d], {"dropped_here": 0, "kept_here": 0}
-            )
-            sw2["kept_here"] += 1
-    survivors = order[first]
-    for s in ds_idx[survivors].tolist():
-        per[names[s]]["survivors"] += 1
-    # cluster sizes: each cluster counted once per dataset it touches
-    members_by_label: dict[int, list[int]] = defaultdict(list)
-    for i in order.tolist():
-        members_by_label[int(labels[i])].append(i)
-    all_sizes: Counter[int] = Counter()
-    for members in members_by_label.values():
-        size = len(members)
-        all_sizes[size] += 1
-        for d in {int(ds_idx[i]) for i in members}:
-            per[names[d]]["cluster_sizes"][size] += 1
-    _examples(
-        per,
-        names,
-        nodes,
-        m,
-        labels,
-        members_by_label,
-        ds_idx,
-        reasons,
-        dropped,
-        docs_dir,
-        spec["ngram"],
-    )
+    cross = dropped_ds != kept_ds
+    shared, count = np.unique(dropped_ds[cross] * nd + kept_ds[cross], return_counts=True)
+    for code, n in zip(shared.tolist(), count.tolist(), strict=True):
+        d, k = divmod(code, nd)
+        per[names[d]]["shared_with"].setdefault(names[k], {"dropped_here": 0, "kept_here": 0})[
+            "dropped_here"
+        ] += n
+        per[names[k]]["shared_with"].setdefault(names[d], {"dropped_here": 0, "kept_here": 0})[
+            "kept_here"
+        ] += n
     for entry in per.values():
-        entry["cluster_sizes"] = {str(k): v for k, v in sorted(entry["cluster_sizes"].items())}
         entry["shared_with"] = dict(sorted(entry["shared_with"].items()))
+    is_exact = np.zeros(len(nodes), bool)
+    is_exact[order[~first]] = exact_dup
+    # examples: cross-dataset clusters first, then by the survivor's document key
+    touched = np.bincount(touch_cluster, minlength=len(starts))
+    rank = np.empty(len(starts), np.int64)
+    rank[np.lexsort((nodes[order[starts]], -touched))] = np.arange(len(starts))
+    chosen = {}
+    for d, name in enumerate(names):
+        mine = touch_cluster[touch_ds == d]
+        chosen[name] = mine[np.argsort(rank[mine])[:EXAMPLES_PER_DATASET]].tolist()
+    members = {
+        c: order[starts[c] : starts[c] + cluster_size[c]].tolist()
+        for cs in chosen.values()
+        for c in cs
+    }
+    _examples(per, names, nodes, m, chosen, members, ds_idx, is_exact, docs_dir, spec["ngram"])
     return {
         "params": {
             k: spec[k]
@@ -302,15 +329,17 @@ def _summary(
         }
         | {"priority": list(spec.get("priority", []))},
         "docs": int(m["total_docs"]),
-        "clusters": len(members_by_label),
+        "clusters": len(starts),
         "docs_in_clusters": len(order),
-        "dropped": {
-            "exact_duplicate": int((reasons == "exact_duplicate").sum()),
-            "near_duplicate": int((reasons == "near_duplicate").sum()),
-        },
-        "cluster_sizes": {str(k): v for k, v in sorted(all_sizes.items())},
+        "dropped": {"exact_duplicate": int(exact.sum()), "near_duplicate": int(near.sum())},
+        "cluster_sizes": _size_counts(cluster_size),
         "datasets": per,
     }
+
+
+def _size_counts(sizes: np.ndarray) -> dict[str, int]:
+    values, counts = np.unique(sizes, return_counts=True)
+    return {str(v): c for v, c in zip(values.tolist(), counts.tolist(), strict=True)}
 
 
 def _examples(
@@ -318,47 +347,36 @@ def _examples(
     names: list[str],
     nodes: np.ndarray,
     m: dict[str, Any],
-    labels: np.ndarray,
-    members_by_label: dict[int, list[int]],
+    chosen: dict[str, list[int]],
+    members: dict[int, list[int]],
     ds_idx: np.ndarray,
-    reasons: np.ndarray,
-    dropped: np.ndarray,
+    is_exact: np.ndarray,
     docs_dir: str | Path,
     spec_ngram: int,
 ) -> None:
-    """A few clusters per dataset (cross-dataset ones first), kept text beside dropped text."""
-    reason_of = dict(zip(dropped.tolist(), reasons.tolist(), strict=False))
-    chosen: dict[str, list[list[int]]] = {n: [] for n in names}
-    clusters = sorted(
-        members_by_label.values(),
-        key=lambda ms: (-len({int(ds_idx[i]) for i in ms}), int(nodes[ms[0]])),
-    )
-    for members in clusters:
-        for d in sorted({int(ds_idx[i]) for i in members}):
-            if len(chosen[names[d]]) < EXAMPLES_PER_DATASET:
-                chosen[names[d]].append(members)
-    wanted = sorted({i for lists in chosen.values() for ms in lists for i in ms[:4]})
+    """A few clusters per dataset (`chosen`), kept text beside dropped text."""
+    wanted = sorted({i for ms in members.values() for i in ms[:4]})
     texts = _read_texts(names, nodes, wanted, docs_dir)
     ngram = int(spec_ngram)
-    for name, lists in chosen.items():
-        for members in lists:
-            survivor, others = members[0], members[1:4]
 
-            def doc(i: int) -> dict[str, Any]:
-                return {
-                    "dataset": names[int(ds_idx[i])],
-                    "id": m["ids"][i].as_py(),
-                    "text": excerpt(texts.get(i, ""), EXAMPLE_CHARS),
-                }
+    def doc(i: int) -> dict[str, Any]:
+        return {
+            "dataset": names[int(ds_idx[i])],
+            "id": m["ids"][i].as_py(),
+            "text": excerpt(texts.get(i, ""), EXAMPLE_CHARS),
+        }
 
+    for name, clusters in chosen.items():
+        for c in clusters:
+            survivor, others = members[c][0], members[c][1:4]
             per[name]["examples"].append(
                 {
-                    "size": len(members),
+                    "size": len(members[c]),
                     "kept": doc(survivor),
                     "dropped": [
                         doc(i)
                         | {
-                            "reason": reason_of.get(i, ""),
+                            "reason": REASONS[int(is_exact[i])],
                             "jaccard": round(
                                 _jaccard(texts.get(survivor, ""), texts.get(i, ""), ngram), 3
                             ),
