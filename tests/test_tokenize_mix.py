@@ -234,3 +234,68 @@ def test_reader_resumes_exactly_and_splits_ranks(tmp_path: Path) -> None:
     assert np.array_equal(np.concatenate([r0.next_batch(), r1.next_batch()]), batches[0])
     with pytest.raises(ValueError, match="seed"):
         PackedReader(paths, 4, seed=2).load_state_dict(state)
+
+
+def _mix_digest(out: Path) -> str:
+    """The train and val rows and every docs.arrow row: what the mix selected, in order."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for split in ("train", "val"):
+        h.update(_rows(shard_paths(out, split)).tobytes())
+    with pa.memory_map(str(out / "docs.arrow")) as src:
+        h.update(json.dumps(pa.ipc.open_file(src).read_all().to_pylist()).encode())
+    return h.hexdigest()[:16]
+
+
+@pytest.mark.parametrize(
+    ("mix", "digest"),
+    [
+        ({"total_tokens": 6000}, "8f16cd6f41e90e30"),
+        ({"epochs": {"small": 3}}, "c78ebd33719c1bf6"),
+        ({}, "112181f999d35900"),
+    ],
+)
+def test_mix_selects_what_the_per_document_version_did(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mix: dict, digest: str
+) -> None:
+    """Digests from the version that held Python objects per document (before the compact
+    state): the streaming passes, uint32 permutations and the running validation top-k change
+    no row, whatever their chunk sizes."""
+    from gpt2zh.mix import pack
+
+    corpus = _corpus(tmp_path)
+    build_mix(_spec(**mix), corpus, tmp_path / "a")
+    assert _mix_digest(tmp_path / "a") == digest
+    monkeypatch.setattr(pack, "CHUNK", 7)
+    monkeypatch.setattr(pack, "HASH_CHUNK", 3)
+    build_mix(_spec(**mix), corpus, tmp_path / "b")
+    assert _mix_digest(tmp_path / "b") == digest
+
+
+def test_docs_index_is_written_as_the_whole_table_would_be(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs.arrow is written batch by batch; its bytes are those of `write_table` of the whole
+    table (whose sliced batches carry the next ids' bytes as padding), across the train/val seam."""
+    from gpt2zh.mix import pack
+
+    monkeypatch.setattr(pack, "CHUNK", 16)
+    build_mix(_spec(), _corpus(tmp_path), tmp_path / "m")
+    path = tmp_path / "m" / "docs.arrow"
+    with pa.memory_map(str(path)) as src:
+        rows = pa.ipc.open_file(src).read_all().to_pydict()
+    table = pa.table(
+        {
+            "split": pa.array(rows["split"], pa.string()).dictionary_encode(),
+            "dataset": pa.array(rows["dataset"], pa.string()).dictionary_encode(),
+            "id": pa.array(rows["id"], pa.string()),
+            "repeat": pa.array(rows["repeat"], pa.int32()),
+            "tokens": pa.array(rows["tokens"], pa.int64()),
+        }
+    )
+    assert len(table) > 16 * 3 and {"train", "val"} == set(rows["split"])
+    whole = tmp_path / "whole.arrow"
+    with pa.OSFile(str(whole), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+        w.write_table(table, max_chunksize=16)
+    assert path.read_bytes() == whole.read_bytes()
