@@ -8,9 +8,19 @@ import os
 from gpt2zh.dedup.spec import dedup_spec
 
 DEDUP = dedup_spec(CFG)
-# bucket_partitions changes how the bucket jobs run, never what they write: the other jobs
-# get a spec without it, so raising it after an out-of-memory job keeps the signatures.
-DEDUP_SPEC = spec_json({k: v for k, v in DEDUP.items() if k != "bucket_partitions"})
+# bucket_partitions (bucket jobs) and verify_memory_mb (cluster job) change how a job runs,
+# never what it writes: only the job that uses one gets it in its spec, so raising it after an
+# out-of-memory job keeps the signatures (and the bucket pairs).
+DEDUP_HOW = ("bucket_partitions", "verify_memory_mb")
+
+
+def dedup_spec_json(setting=None):
+    return spec_json(
+        {k: v for k, v in DEDUP.items() if k not in DEDUP_HOW or k == setting}
+    )
+
+
+DEDUP_SPEC = dedup_spec_json()
 DEDUP_GROUPS = [f"{g:03d}" for g in range(DEDUP["band_groups"])]
 DEDUP_SIGNATURES = [
     layout.dedup_signatures(d, shard_name(i))
@@ -54,7 +64,7 @@ rule dedup_buckets:
     resources:
         mem_mb=4000,
     params:
-        spec=spec_json(DEDUP),
+        spec=dedup_spec_json("bucket_partitions"),
         signatures=lambda w, input: os.path.dirname(os.path.dirname(input[0])),
         version=VERSION["dedup"],
     shell:
@@ -80,7 +90,7 @@ rule dedup_clusters:
     resources:
         mem_mb=8000,
     params:
-        spec=DEDUP_SPEC,
+        spec=dedup_spec_json("verify_memory_mb"),
         signatures=lambda w, input: os.path.dirname(
             os.path.dirname(input.signatures[0])
         ),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ from gpt2zh.config import validate_config
 from gpt2zh.dedup import minhash as mh
 from gpt2zh.dedup import shingles
 from gpt2zh.dedup.bands import bucket_pairs, run_pairs
-from gpt2zh.dedup.clusters import build_clusters, components
+from gpt2zh.dedup.clusters import build_clusters, components, verify_width
 from gpt2zh.dedup.filter import StaleDropListError, filter_shard
 from gpt2zh.dedup.signatures import load_minhash, signature_shard, signatures
 from gpt2zh.dedup.spec import band_groups, dedup_spec, lsh_params
@@ -307,3 +309,36 @@ def test_bucket_partitions_and_row_groups_do_not_change_outputs(
     for s in summaries:
         s.pop("seconds"), s.pop("peak_rss_mb")
     assert summaries[0]["dropped"]["exact_duplicate"] > 0 and summaries.count(summaries[0]) == 3
+
+
+def test_verify_width_spreads_the_permutations_over_the_fewest_passes() -> None:
+    assert verify_width(1_000_000, 128, 2048) == 128  # 512 MB: one pass
+    assert verify_width(100_000_000, 128, 2048) == 5  # 5 of 128 fit: 26 passes of 5 (or 3)
+    assert verify_width(3_000_000, 128, 1024) == 64  # 89 fit: 2 passes of 64
+    assert verify_width(10, 128, 1e-9) == 1
+    assert verify_width(0, 128, 1) == 128
+
+
+@pytest.mark.parametrize("budget_mb", [1e-9, 2e-4])
+def test_verify_in_slices_gives_the_same_drop_list(
+    tmp_path: Path, budget_mb: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 1 row per band: many candidates below the threshold, so verify has pairs to cut
+    texts = [LONG, NEAR, POEM, LONG[:40] + POEM, NEAR + POEM, POEM + "！", "独立的一篇", LONG]
+    one = _run(tmp_path, {"a": [texts[:5], texts[5:]], "b": [texts[2:7]]}, bands=64, rows=1)
+    spec = _spec({"a": 2, "b": 1}, bands=64, rows=1)
+    spec["verify_memory_mb"] = budget_mb  # below the schema's 1 MB: many passes on 15 documents
+    out = tmp_path / "sliced" / "clusters.parquet"
+    with caplog.at_level(logging.INFO, "gpt2zh.dedup.clusters"):
+        s = build_clusters(
+            spec,
+            tmp_path / "sig",
+            sorted((tmp_path / "pairs").glob("*.parquet")),
+            tmp_path / "docs",
+            out,
+            out.with_suffix(".json"),
+        )
+    assert int(re.search(r"verify in (\d+) passes", caplog.text)[1]) > 1
+    assert out.read_bytes() == (tmp_path / "clusters.parquet").read_bytes()
+    assert 0 < s["verified_pairs"] < s["candidate_pairs"] == one["summary"]["candidate_pairs"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["clusters.json", "clusters.parquet"]

@@ -5,7 +5,9 @@
    those documents' `id`, `chars`, `exact` (and, with `verify`, `minhash`) are read back from
    the signature files, as compact numpy / Arrow arrays.
 3. With `verify`, a pair survives only if both documents are exact duplicates or their estimated
-   Jaccard (share of equal MinHash values) reaches `threshold` (cuts LSH false positives).
+   Jaccard (share of equal MinHash values) reaches `threshold` (cuts LSH false positives). Only
+   the pairs that are not exact duplicates are compared, and the equal values are counted over
+   column slices of the signatures (see Memory).
 4. Union-find, vectorised: hook every pair's roots to the smaller one, then pointer-jump until
    each index points at its root; repeat until every pair shares a root.
 5. Per cluster the survivor is the document of the first dataset in `priority` (datasets not
@@ -15,10 +17,17 @@
 Outputs: the drop list (Parquet sorted by dataset, shard, row: `dataset, shard, row, id, reason,
 kept_dataset, kept_id, cluster_size`) and a JSON summary for the reports (per dataset: drops by
 reason, duplicates shared with each other dataset, cluster sizes, example clusters with text).
-Memory grows with the number of candidate documents, not with the corpus: ~760 MB per million
-documents in clusters (scale check), most of it the (n, num_perm) uint32 signatures verify
-needs (512 bytes a candidate at 128 permutations), freed before the clusters are built; the
-per-dataset summary is numpy over the members, Python objects only per dataset and example.
+Memory grows with the number of candidate documents, not with the corpus. Verify needs every
+candidate's MinHash values (512 bytes a candidate at 128 permutations, 50 GB at 100M candidates),
+so it holds at most `dedup.verify_memory_mb` of them: when all of them do not fit, the values
+are read once and written to an unlinked scratch file beside the output in column slices of
+`width` permutations (slice-major), and verify makes one pass per slice, adding each pair's
+equal values to a uint16 count. `count / num_perm` is the float64 that `.mean` of the equal
+values gives (an exact integer sum divided once), so the pairs kept, and the output, are the
+same for any budget; a pass costs a read of n × width × 4 bytes and a walk over the pairs. The
+rest, ~200 bytes a candidate (ids, a few numpy arrays) plus 8 bytes a pair for the uint32
+dense indices, is what the clusters and the per-dataset summary need (numpy over the members,
+Python objects only per dataset and example).
 """
 
 from __future__ import annotations
@@ -26,10 +35,12 @@ from __future__ import annotations
 import logging
 import os
 import resource
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -97,19 +108,78 @@ def _row_group_spans(pf: pq.ParquetFile, rows: np.ndarray) -> Iterator[tuple[int
         start = stop
 
 
-def _read_members(
-    spec: Mapping[str, Any], sig_dir: str | Path, nodes: np.ndarray, with_minhash: bool
-) -> dict[str, Any]:
-    """id, chars, exact (and minhash) of the documents in `nodes` (sorted keys), in that order.
+class MinHashSlices:
+    """The candidates' MinHash values by column slice, so verify never holds them all: in memory
+    when one slice is all of them, else in an unlinked scratch file (gone with the process,
+    however it ends), slice-major: slice [c0, c1) is an (n, c1 - c0) block at n × c0 values."""
 
-    The numeric columns go straight into arrays sized for `nodes` (minhash: one (n, num_perm)
-    uint32 array, 512 bytes a document at 128 permutations), read one row group at a time and
-    only for the row groups that hold candidates, so nothing else of that size is ever held."""
+    def __init__(self, n: int, num_perm: int, width: int, scratch_dir: Path) -> None:
+        self.n, self.num_perm = n, num_perm
+        self.bounds = [(c, min(c + width, num_perm)) for c in range(0, num_perm, width)]
+        one = len(self.bounds) == 1
+        self.whole = np.empty((n, num_perm), np.uint32) if one else None
+        self.file = None
+        if not one:  # closed by __exit__
+            self.file = tempfile.TemporaryFile(dir=scratch_dir, suffix=".minhash")  # noqa: SIM115
+
+    def put(self, at: int, values: np.ndarray) -> None:
+        """Store the (rows, num_perm) values of candidates at..at + rows."""
+        if self.file is None:
+            self.whole[at : at + len(values)] = values
+            return
+        for c0, c1 in self.bounds:
+            self.file.seek((self.n * c0 + at * (c1 - c0)) * 4)
+            self.file.write(np.ascontiguousarray(values[:, c0:c1], np.uint32))
+
+    def slices(self) -> Iterator[np.ndarray]:
+        """Each slice's (n, width) block in turn, all read into one buffer: the caller still
+        holds the last block when the next one is read."""
+        if self.file is None:
+            yield self.whole
+            return
+        buffer = np.empty(self.n * (self.bounds[0][1] - self.bounds[0][0]), np.uint32)
+        for c0, c1 in self.bounds:
+            block = buffer[: self.n * (c1 - c0)].reshape(self.n, c1 - c0)
+            self.file.seek(self.n * c0 * 4)
+            if self.file.readinto(block) != block.nbytes:
+                raise RuntimeError("clusters: the MinHash scratch file is short")
+            yield block
+
+    def __enter__(self) -> MinHashSlices:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.whole = None
+        if self.file is not None:
+            self.file.close()
+
+
+def verify_width(n: int, num_perm: int, budget_mb: float) -> int:
+    """Permutations a verify pass compares: the fewest passes whose (n, width) uint32 slice fits
+    `budget_mb`, with the permutations spread evenly over them (at least one a pass)."""
+    fit = min(max(int(budget_mb * (1 << 20)) // (4 * max(n, 1)), 1), num_perm)
+    passes = -(-num_perm // fit)
+    return -(-num_perm // passes)
+
+
+def _read_members(
+    spec: Mapping[str, Any],
+    sig_dir: str | Path,
+    nodes: np.ndarray,
+    minhash: MinHashSlices | None,
+) -> dict[str, Any]:
+    """id, chars, exact of the documents in `nodes` (sorted keys), in that order (and their
+    MinHash values into `minhash`).
+
+    The numeric columns go straight into arrays sized for `nodes`, read one row group at a time
+    and only for the row groups that hold candidates, so nothing else of that size is ever
+    held."""
     n = len(nodes)
-    cols = ["id", "chars", "exact"] + (["minhash"] if with_minhash else [])
+    cols = ["id", "chars", "exact"] + (["minhash"] if minhash is not None else [])
     chars = np.empty(n, np.uint32)
     exact = np.empty(n, np.uint64)
-    sigs = np.empty((n, spec["num_perm"]), np.uint32) if with_minhash else None
     ids: list[pa.Array] = []
     total = filled = 0
     for ds_idx, _name, shard, path in signature_files(spec, sig_dir):
@@ -125,11 +195,12 @@ def _read_members(
                 ids.append(t.column("id").combine_chunks())
                 chars[at] = t.column("chars").to_numpy()
                 exact[at] = t.column("exact").to_numpy()
-                if sigs is not None:
-                    mh, width = t.column("minhash").combine_chunks(), sigs.shape[1]
+                if minhash is not None:
+                    mh, width = t.column("minhash").combine_chunks(), minhash.num_perm
                     raw = np.frombuffer(mh.buffers()[1], dtype="<u4")
-                    sigs[at] = raw[mh.offset * width : (mh.offset + len(mh)) * width].reshape(
-                        -1, width
+                    minhash.put(
+                        i0 + j0,
+                        raw[mh.offset * width : (mh.offset + len(mh)) * width].reshape(-1, width),
                     )
                 filled += j1 - j0
     if filled != n:
@@ -138,7 +209,6 @@ def _read_members(
         "ids": pa.concat_arrays(ids) if ids else pa.array([], pa.string()),
         "chars": chars,
         "exact": exact,
-        "minhash": sigs,
         "total_docs": total,
     }
 
@@ -158,13 +228,24 @@ def _read_pairs(pair_paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _verify(
-    ia: np.ndarray, ib: np.ndarray, exact: np.ndarray, sigs: np.ndarray, threshold: float
+    ia: np.ndarray, ib: np.ndarray, exact: np.ndarray, minhash: MinHashSlices, threshold: float
 ) -> np.ndarray:
+    """Exact duplicates are kept unread; the other pairs count their equal values slice by
+    slice. `equal / num_perm` is the float64 `(sigs[x] == sigs[y]).mean(axis=1)` gives (an
+    exact integer sum divided once), so every slice width keeps the same pairs."""
     keep = np.empty(len(ia), dtype=bool)
     for s in range(0, len(ia), VERIFY_CHUNK):
-        x, y = ia[s : s + VERIFY_CHUNK], ib[s : s + VERIFY_CHUNK]
-        est = (sigs[x] == sigs[y]).mean(axis=1)
-        keep[s : s + VERIFY_CHUNK] = (exact[x] == exact[y]) | (est >= threshold)
+        keep[s : s + VERIFY_CHUNK] = (
+            exact[ia[s : s + VERIFY_CHUNK]] == exact[ib[s : s + VERIFY_CHUNK]]
+        )
+    todo = np.flatnonzero(~keep)
+    x, y = ia[todo], ib[todo]
+    equal = np.zeros(len(todo), np.uint16)  # num_perm <= 1024
+    for block in minhash.slices():
+        for s in range(0, len(todo), VERIFY_CHUNK):
+            bx, by = block[x[s : s + VERIFY_CHUNK]], block[y[s : s + VERIFY_CHUNK]]
+            equal[s : s + VERIFY_CHUNK] += (bx == by).sum(axis=1, dtype=np.uint16)
+    keep[todo] = equal / np.float64(minhash.num_perm) >= threshold
     return keep
 
 
@@ -178,17 +259,27 @@ def build_clusters(
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
     names = list(spec["datasets"])
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
     a, b = _read_pairs(pair_paths)
     nodes = np.unique(np.concatenate([a, b]))
-    ia, ib = np.searchsorted(nodes, a), np.searchsorted(nodes, b)
-    del a, b
-    m = _read_members(spec, sig_dir, nodes, bool(spec["verify"]))
-    sigs = m.pop("minhash")  # the largest array by far: gone before the clusters are built
+    index = np.uint32 if len(nodes) <= 1 << 32 else np.int64  # dense indices: 8 bytes a pair
+    ia = np.searchsorted(nodes, a).astype(index)
+    del a
+    ib = np.searchsorted(nodes, b).astype(index)
+    del b
     candidates = len(ia)
     if spec["verify"] and len(ia):
-        keep = _verify(ia, ib, m["exact"], sigs, float(spec["threshold"]))
+        num_perm = int(spec["num_perm"])
+        width = verify_width(len(nodes), num_perm, float(spec["verify_memory_mb"]))
+        log.info("clusters: verify in %d passes", -(-num_perm // width))
+        with MinHashSlices(len(nodes), num_perm, width, out_path.parent) as minhash:
+            m = _read_members(spec, sig_dir, nodes, minhash)
+            keep = _verify(ia, ib, m["exact"], minhash, float(spec["threshold"]))
         ia, ib = ia[keep], ib[keep]
-    del sigs
+        del keep
+    else:
+        m = _read_members(spec, sig_dir, nodes, None)
     verified = len(ia)
     labels = components(len(nodes), ia, ib)
     del ia, ib
@@ -231,8 +322,6 @@ def build_clusters(
             table, [("dataset", "ascending"), ("shard", "ascending"), ("row", "ascending")]
         )
     )
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".tmp")
     pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 17)
     os.replace(tmp, out_path)
