@@ -159,7 +159,7 @@ def project(
     )
     print(
         "| corpus | cores | sharded stages | band scatter | dedup gather | mix | total | "
-        "largest job RAM |"
+        "RAM GB: gather / scatter job / mix |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for size in sizes_gb:
@@ -170,26 +170,23 @@ def project(
                 max(g * size / min(n, shards), g * min(size, shard_gb)) + startup
                 for g in per_gb.values()
             )
-            # the scatter's time is summed over its jobs; each job holds its groups' bands
-            groups = factors[ks[0]]["whole"]["dedup/buckets"]["jobs"]
-            held = {
-                "dedup/buckets": docs * groups / band_groups,
-                "dedup/clusters": docs * dup_share,
-            }
+            # each scatter job sorts one band column of the whole corpus at a time: its memory
+            # follows the corpus, not the number of groups; its time is split across the groups
+            held = {"dedup/clusters": docs * dup_share}
             scatter = time_fit["dedup/buckets"][1] * docs / min(n, band_groups)
             gather, mix = (
                 time_fit[s][0] + time_fit[s][1] * held.get(s, docs)
                 for s in ("dedup/clusters", "mix")
             )
             total = sharded + scatter + gather + mix + time_fit["tokenizer"][0]
-            ram = max(
-                mem_fit[s][0] + mem_fit[s][1] * held.get(s, docs)
-                for s in ("dedup/buckets", "dedup/clusters", "mix")
+            ram = " / ".join(
+                f"{(mem_fit[s][0] + mem_fit[s][1] * held.get(s, docs)) / 1e3:.0f}"
+                for s in ("dedup/clusters", "dedup/buckets", "mix")
             )
             print(
                 f"| {size:g} GB | {n} | {sharded / 3600:.1f} h ({shards} shards) | "
                 f"{scatter / 3600:.1f} h | {gather / 3600:.1f} h | {mix / 3600:.1f} h | "
-                f"{total / 3600:.1f} h | {ram / 1e3:.0f} GB |"
+                f"{total / 3600:.1f} h | {ram} |"
             )
 
 
