@@ -33,6 +33,7 @@ include: "rules/eval.smk"
 localrules:
     all,
     download,
+    eval,
 
 
 rule all:

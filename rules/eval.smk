@@ -1,13 +1,14 @@
 # eval: validation bits per character of the trained model against the untrained model and a
 # character unigram, seeded samples with degeneration measures, and a next-line cloze task for
-# lm-evaluation-harness (issue 7). Not part of `all`: `snakemake eval` trains first if needed.
+# lm-evaluation-harness (issue 7). Not part of `all`: `snakemake eval` trains first if needed,
+# then builds the run's report pages (rule report_run) from eval.json and the training log.
 
 from gpt2zh.cli import eval_spec
 
 EVAL_DIR = f"{layout.RESULTS}/eval/{CFG['run']}"
 
 
-rule eval:
+rule eval_model:
     input:
         model=rules.train.output[0],
         mix=MIX_MANIFEST,
@@ -34,3 +35,10 @@ rule eval:
         "gpt2zh eval --spec {params.spec:q} --model {params.model:q} --mix {params.mix:q}"
         " --tokenizer {params.tokenizer:q} --out {params.out:q} --threads {threads}"
         " 2> {log:q}"
+
+
+# `snakemake eval`: the model evaluated and the run's report pages built from it.
+rule eval:
+    input:
+        rules.eval_model.output,
+        rules.report_run.output,

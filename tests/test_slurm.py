@@ -53,7 +53,7 @@ HEAVY = {
     "mix",
     "mix_verify",
     "train",
-    "eval",
+    "eval_model",
 }
 SIGNATURE_FILE_MB = 1024
 
@@ -202,7 +202,7 @@ def test_train_owns_its_gpus_with_one_task(slurm_jobs: dict) -> None:
 
 
 def test_eval_takes_one_gpu_from_the_config(slurm_jobs: dict) -> None:
-    words = sbatch(slurm_jobs["eval"][0])
+    words = sbatch(slurm_jobs["eval_model"][0])
     assert (_flag(words, "-p"), _flag(words, "--gpus"), _flag(words, "--cpus-per-task")) == (
         "gpu",
         "1",
@@ -211,8 +211,9 @@ def test_eval_takes_one_gpu_from_the_config(slurm_jobs: dict) -> None:
 
 
 def test_downloads_run_on_the_login_node(slurm_jobs: dict) -> None:
-    """The Snakefile's `localrules:` (compute nodes may have no internet); nothing else."""
-    assert slurm_jobs["<localrules>"] == ["all", "download"]
+    """The Snakefile's `localrules:`: downloads (compute nodes may have no internet) and the two
+    target rules, which run nothing; every real job goes to SLURM."""
+    assert slurm_jobs["<localrules>"] == ["all", "download", "eval"]
 
 
 def test_no_job_asks_for_more_than_a_node(slurm_jobs: dict) -> None:
