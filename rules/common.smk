@@ -21,7 +21,7 @@ VERSION = {
     "tokenize": 1,
     "mix": 1,
     "train": 1,
-    "eval": 1,
+    "eval": 2,
 }
 
 

@@ -13,7 +13,7 @@ METRICS = {"loss", "ppl", "bits_per_char", "bits_per_byte"}
 def check_contract(r: dict[str, Any]) -> None:
     """Every key the report renders (the eval.json contract)."""
     assert {"run", "model_dir", "step", "params", "tokens_seen", "splits", "sampling"} <= set(r)
-    assert {"samples", "degeneration", "lm_eval"} <= set(r)
+    assert {"samples", "degeneration", "form", "lm_eval"} <= set(r)
     assert isinstance(r["step"], int) and isinstance(r["params"], int)
     assert "all" in r["splits"]
     for s in r["splits"].values():
@@ -26,8 +26,16 @@ def check_contract(r: dict[str, Any]) -> None:
         )
     assert set(r["sampling"]) == {"temperature", "top_k", "top_p", "max_new_tokens", "seed"}
     for x in r["samples"]:
-        assert set(x) == {"prompt", "text", "distinct_1", "distinct_2", "repeat_ratio"}
+        assert set(x) == {
+            "prompt",
+            "text",
+            "distinct_1",
+            "distinct_2",
+            "repeat_ratio",
+            "clause_lengths",
+        }
     for who in ("model", "reference"):
         assert set(r["degeneration"][who]) == {"distinct_1", "distinct_2", "repeat_ratio"}
+        assert set(r["form"][who]) == {"verse_clauses", "clauses", "clause_chars"}
     if r["lm_eval"] is not None:
         assert set(r["lm_eval"]) == {"task", "acc", "acc_stderr", "chance", "n"}

@@ -68,6 +68,7 @@ def eval_json(datasets: list[str], run: str = "tiny") -> dict[str, Any]:
                 "distinct_1": 0.93,
                 "distinct_2": 1.0,
                 "repeat_ratio": 0.12,
+                "clause_lengths": [5, 5, 5],
             },
             {
                 "prompt": "今天天气",
@@ -75,11 +76,16 @@ def eval_json(datasets: list[str], run: str = "tiny") -> dict[str, Any]:
                 "distinct_1": 0.42,
                 "distinct_2": 0.45,
                 "repeat_ratio": 0.67,
+                "clause_lengths": [],
             },
         ],
         "degeneration": {
             "model": {"distinct_1": 0.61, "distinct_2": 0.72, "repeat_ratio": 0.4},
             "reference": {"distinct_1": 0.82, "distinct_2": 0.97, "repeat_ratio": 0.05},
+        },
+        "form": {
+            "model": {"verse_clauses": 1.0, "clauses": 3, "clause_chars": 5.0},
+            "reference": {"verse_clauses": 0.62, "clauses": 40, "clause_chars": 5.8},
         },
         "lm_eval": {
             "task": "poem_next_line",

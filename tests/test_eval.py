@@ -18,6 +18,7 @@ from eval_contract import check_contract
 from gpt2zh.config import ConfigError, load_config
 from gpt2zh.eval import harness
 from gpt2zh.eval.degeneration import distinct_n, measures, repeat_ratio
+from gpt2zh.eval.form import clause_lengths, form
 from gpt2zh.eval.loss import bits, score_split
 from gpt2zh.eval.text import REPLACEMENT, TokenBytes, Utf8Stream
 from gpt2zh.eval.unigram import SCALARS, Unigram, count_chars
@@ -273,3 +274,15 @@ def test_rows_are_read_in_stream_order_and_capped(trained: dict[str, Path]) -> N
     assert rows.shape == (64, 32)  # 4 shards of 16 rows, batches of 5 across shard ends
     assert (np.concatenate(list(iter_rows(paths, 5, max_rows=7))) == rows[:7]).all()
     assert list(iter_rows([], 5)) == []
+
+
+def test_verse_form_by_hand() -> None:
+    poem = "静夜思\n床前明月光，疑是地上霜。\n举头望明月，低头思故乡。\n"
+    assert clause_lengths(poem) == [3, 5, 5, 5, 5]
+    # the prompt's clause counts whole; a last clause with no break is cut off, not counted
+    assert clause_lengths("床前明月光，疑是地上霜。举头", start=6) == [5]
+    assert clause_lengths("春风吹绿江南岸，明月", start=2) == [7]
+    # a window cut from running text starts mid-clause; clauses without Han are not clauses
+    assert clause_lengths("月光，疑是地上霜。\n\n。举头望明月，", skip_first=True) == [5, 5]
+    assert form([5, 7, 3, 5]) == {"verse_clauses": 0.75, "clauses": 4, "clause_chars": 5.0}
+    assert form([]) == {"verse_clauses": 0.0, "clauses": 0, "clause_chars": 0.0}

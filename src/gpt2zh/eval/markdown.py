@@ -94,6 +94,28 @@ def render(r: Mapping[str, Any]) -> str:
             for who in ("model", "reference")
         ],
     )
+    f = r["form"]
+    lines += [
+        "",
+        "## Verse form",
+        "",
+        "Share of clauses (text between ，。！？；：、 or line breaks) of exactly 5 or 7 Han "
+        "characters, the regulated-verse line; samples from the prompt's clause on, reference "
+        "on the same validation windows.",
+        "",
+    ]
+    lines += _table(
+        ["text", "5/7-char clauses", "clauses", "mean clause chars"],
+        [
+            [
+                who,
+                _f(f[who]["verse_clauses"]),
+                str(f[who]["clauses"]),
+                _f(f[who]["clause_chars"], 1),
+            ]
+            for who in ("model", "reference")
+        ],
+    )
     lines += ["", "## Samples", ""]
     lines += _table(
         ["prompt", "continuation", "distinct-1", "distinct-2", "repeat ratio"],

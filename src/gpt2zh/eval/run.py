@@ -20,6 +20,7 @@ import torch
 from gpt2zh.errors import UserError
 from gpt2zh.eval import harness
 from gpt2zh.eval.degeneration import mean_measures, measures
+from gpt2zh.eval.form import clause_lengths, form
 from gpt2zh.eval.generate import sample
 from gpt2zh.eval.loss import SplitScore, iter_rows, score_split
 from gpt2zh.eval.markdown import render
@@ -196,7 +197,10 @@ def evaluate(
     samples = []
     for i, prompt in enumerate(e["prompts"]):
         text = sample(model, tokenizer, prompt, sampling, int(e["seed"]) + i, device)
-        samples.append({"prompt": prompt, "text": text, **measures(text)})
+        clauses = clause_lengths(prompt + text, start=len(prompt))
+        samples.append(
+            {"prompt": prompt, "text": text, **measures(text), "clause_lengths": clauses}
+        )
         log.info("sample %d: %s|%s", i, prompt, text.replace("\n", " / "))
     docs = list(harness.documents(iter_rows(shard_paths(mix_dir, "val"), 64), token_bytes))
     mean_len = round(sum(len(s["text"]) for s in samples) / len(samples)) if samples else 0
@@ -223,6 +227,10 @@ def evaluate(
             "reference": mean_measures(measures(t) for t in reference),
             "reference_windows": len(reference),
             "reference_chars": mean_len,
+        },
+        "form": {
+            "model": form(n for s in samples for n in s["clause_lengths"]),
+            "reference": form(n for t in reference for n in clause_lengths(t, skip_first=True)),
         },
         "lm_eval": lm_eval,
     }
