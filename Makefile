@@ -35,7 +35,13 @@ demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) train
 	@echo "Reports: results/reports/index.html; model: results/train/<run>/model (run: config.yaml)"
 
-test: $(STAMP) test-deps
+# The tests also run eval's next-line cloze under lm-evaluation-harness (the optional extra).
+LMEVAL := $(VENV)/.lmeval
+$(LMEVAL): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,lmeval]"
+	@touch $@
+
+test: $(STAMP) $(LMEVAL) test-deps
 	$(BIN)/python -m pytest
 
 # The report tests render the pages in headless Chromium, with Noto Sans CJK for Chinese text.
