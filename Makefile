@@ -16,7 +16,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 .PHONY: demo data test test-deps test-fast lint bench clean help
 
 help:
-	@echo "make demo   - install into $(VENV) if needed, then build the data and train the demo GPT-2 (snakemake --cores $(CORES) [train])"
+	@echo "make demo   - install into $(VENV) if needed, then build the data, train and evaluate the demo GPT-2 (snakemake --cores $(CORES) [train|eval])"
 	@echo "make test   - install if needed, then run every test (unit + Snakemake end-to-end)"
 	@echo "make test-deps - apt-get chromium + fonts-noto-cjk for the report tests, if missing"
 	@echo "make lint   - ruff, snakefmt --check, snakemake --lint"
@@ -33,7 +33,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --cores $(CORES) train
-	@echo "Reports: results/reports/index.html; model: results/train/<run>/model (run: config.yaml)"
+	$(BIN)/snakemake --cores $(CORES) eval
+	@echo "Reports: results/reports/index.html (corpus), results/reports/<run>/index.html (model); model: results/train/<run>/model; eval: results/eval/<run>/eval.md (run: config.yaml)"
 
 # The tests also run eval's next-line cloze under lm-evaluation-harness (the optional extra).
 LMEVAL := $(VENV)/.lmeval
