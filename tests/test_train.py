@@ -219,3 +219,21 @@ def test_benchmark_runs_on_cpu_with_a_tiny_model() -> None:
     assert out.returncode == 0, out.stderr
     for word in ("device:", "torch", "gpt2zh loop", "reference", "tokens/s", "ratio"):
         assert word in out.stdout
+
+
+def test_checkpoints_of_another_config_are_set_aside_not_resumed(
+    data: tuple[Path, Path], straight: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a config change Snakemake reruns train; the old run's checkpoints must neither be
+    resumed (another trajectory) nor block the run nor be deleted."""
+    other = {**SPEC, "train": {**SPEC["train"], "lr": SPEC["train"]["lr"] * 2}}
+    _run(data, tmp_path, other, until_step=6)
+    # settings that only observe the run keep the fingerprint: this resumes
+    observe = {**other, "train": {**other["train"], "log_every": 2, "eval_batches": 1}}
+    assert ck.run_fingerprint(observe, *data) == ck.run_fingerprint(other, *data)
+    with caplog.at_level(logging.WARNING):
+        _run(data, tmp_path)  # SPEC: another learning rate, another run
+    assert "belong to another config or other data" in caplog.text
+    assert _curve(tmp_path) == _curve(straight)  # from scratch, step for step
+    stale = tmp_path / "checkpoints.stale" / ck.run_fingerprint(other, *data)
+    assert [s for s, _ in ck.list_checkpoints(stale)] == [6, 3]

@@ -85,6 +85,25 @@ def verify(path: Path) -> str | None:
     return None
 
 
+#: Settings that change how a run is observed, not its trajectory: a checkpoint made under other
+#: values still resumes exactly.
+OBSERVATION_KEYS = frozenset(
+    {"checkpoint_every", "keep_checkpoints", "log_every", "eval_every", "eval_batches",
+     "tensorboard", "sample_prompts", "sample_tokens"}
+)  # fmt: skip
+
+
+def run_fingerprint(spec: dict[str, Any], mix_dir: Path, tokenizer_dir: Path) -> str:
+    """What a checkpoint belongs to: the model and training settings, the mixed shards (their
+    sha256 from the manifest) and the tokenizer. Another fingerprint is another run."""
+    train = {k: v for k, v in spec["train"].items() if k not in OBSERVATION_KEYS}
+    manifest = json.loads((Path(mix_dir) / "manifest.json").read_text("utf-8"))
+    shards = [s["sha256"] for s in manifest["train"]["shards"]]
+    tokenizer = _sha256(Path(tokenizer_dir) / "tokenizer.json")
+    blob = json.dumps([spec["model"], train, shards, tokenizer], sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
 def rng_state() -> dict[str, Any]:
     state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
     if torch.cuda.is_available():
@@ -102,13 +121,40 @@ def set_rng_state(state: dict[str, Any]) -> None:
 class Checkpoints:
     """Save and restore the training state under `root`; `accelerator` coordinates processes."""
 
-    def __init__(self, root: Path, accelerator: Any, keep: int) -> None:
+    def __init__(self, root: Path, accelerator: Any, keep: int, fingerprint: str) -> None:
         self.root, self.acc, self.keep = Path(root), accelerator, keep
         if self.acc.is_main_process:
+            self._set_aside_foreign(fingerprint)
             self.root.mkdir(parents=True, exist_ok=True)
             for stale in self.root.glob(".step-*.tmp"):  # left by a crash mid-save
                 shutil.rmtree(stale, ignore_errors=True)
         self.acc.wait_for_everyone()
+
+    def _set_aside_foreign(self, fingerprint: str) -> None:
+        """Checkpoints of another config or other data cannot resume this run (and Snakemake
+        reruns train exactly when those change): move them to `<root>.stale/<theirs>/`, never
+        delete them, and start from scratch."""
+        found = list_checkpoints(self.root)
+        if not found:
+            return
+        state = found[0][1] / "state.json"
+        theirs = (
+            json.loads(state.read_text("utf-8")).get("fingerprint") if state.is_file() else None
+        )
+        if theirs == fingerprint:
+            return
+        dest = self.root.with_name(self.root.name + ".stale") / str(theirs)
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.root, dest)
+        log.warning(
+            "checkpoints in %s belong to another config or other data (run %s, this one %s): "
+            "moved to %s; training from scratch",
+            self.root,
+            theirs,
+            fingerprint,
+            dest,
+        )
 
     def save(
         self,

@@ -40,7 +40,10 @@ class RunLog:
         self.bar = None
         if not enabled:
             return
-        kept = [r for r in read_jsonl(self.path) if r.get("step", 0) <= start_step]
+        # a run from scratch (start_step 0) keeps nothing of an older run's curve
+        kept = [
+            r for r in read_jsonl(self.path) if start_step > 0 and r.get("step", 0) <= start_step
+        ]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text("".join(json.dumps(r) + "\n" for r in kept), "utf-8")
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())

@@ -26,7 +26,12 @@ from accelerate.utils import set_seed
 from transformers import AutoTokenizer
 
 from gpt2zh.errors import UserError
-from gpt2zh.train.checkpoint import CheckpointError, Checkpoints, list_checkpoints
+from gpt2zh.train.checkpoint import (
+    CheckpointError,
+    Checkpoints,
+    list_checkpoints,
+    run_fingerprint,
+)
 from gpt2zh.train.data import eval_batches, open_data
 from gpt2zh.train.log import RunLog
 from gpt2zh.train.mfu import mfu, model_flops_per_token, peak_flops
@@ -147,7 +152,8 @@ def train(
     if t["compile"]:
         model = torch.compile(model)
 
-    ckpts = Checkpoints(out_dir / "checkpoints", acc, int(t["keep_checkpoints"]))
+    fingerprint = run_fingerprint(spec, Path(mix_dir), Path(tokenizer_dir))
+    ckpts = Checkpoints(out_dir / "checkpoints", acc, int(t["keep_checkpoints"]), fingerprint)
     step, tokens, elapsed = 0, 0, 0.0
     if (latest := ckpts.latest_valid()) is not None:
         state = ckpts.load(latest, model, optimizer)
@@ -176,6 +182,7 @@ def train(
             "elapsed_s": elapsed,
             "scheduler": scheduler.state_dict(),
             "reader": data.train.state_dict(),
+            "fingerprint": fingerprint,
         }
         return ckpts.save(step, model, optimizer, state)
 
