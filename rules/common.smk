@@ -2,6 +2,7 @@
 
 from gpt2zh import layout
 from gpt2zh.config import dataset_spec, source_spec, spec_json, validate_config
+from gpt2zh.dedup.spec import dedup_spec
 from gpt2zh.shards import shard_name
 
 # Fail before planning anything if the config is wrong; the error names the key path.
@@ -63,3 +64,17 @@ def tokenizer_inputs(suffix):
 def token_files(dataset, suffix):
     n = CFG["datasets"][dataset]["shards"]
     return [layout.tokens(dataset, shard_name(i), suffix) for i in range(n)]
+
+
+# dedup's spec per job
+DEDUP = dedup_spec(CFG)
+# bucket_partitions (bucket jobs) and verify_memory_mb (cluster job) change how a job runs,
+# never what it writes: only the job that uses one gets it in its spec, so raising it after an
+# out-of-memory job keeps the signatures (and the bucket pairs).
+DEDUP_HOW = ("bucket_partitions", "verify_memory_mb")
+
+
+def dedup_spec_json(setting=None):
+    return spec_json(
+        {k: v for k, v in DEDUP.items() if k not in DEDUP_HOW or k == setting}
+    )

@@ -5,21 +5,6 @@
 
 import os
 
-from gpt2zh.dedup.spec import dedup_spec
-
-DEDUP = dedup_spec(CFG)
-# bucket_partitions (bucket jobs) and verify_memory_mb (cluster job) change how a job runs,
-# never what it writes: only the job that uses one gets it in its spec, so raising it after an
-# out-of-memory job keeps the signatures (and the bucket pairs).
-DEDUP_HOW = ("bucket_partitions", "verify_memory_mb")
-
-
-def dedup_spec_json(setting=None):
-    return spec_json(
-        {k: v for k, v in DEDUP.items() if k not in DEDUP_HOW or k == setting}
-    )
-
-
 DEDUP_SPEC = dedup_spec_json()
 DEDUP_GROUPS = [f"{g:03d}" for g in range(DEDUP["band_groups"])]
 DEDUP_SIGNATURES = [
