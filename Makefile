@@ -46,12 +46,14 @@ test: $(STAMP) $(LMEVAL) test-deps
 	$(BIN)/python -m pytest
 
 # The report tests render the pages in headless Chromium, with Noto Sans CJK for Chinese text.
-# Debian packages, installed only when missing (CI runs as root); quiet when present.
+# Debian packages, installed only when missing (as root, or with passwordless sudo); quiet when
+# present.
 TEST_DEBS := chromium fonts-noto-cjk fontconfig
 test-deps:
 	@command -v chromium >/dev/null && fc-list ':family=Noto Sans CJK SC' 2>/dev/null | grep -q . || { \
-	  test "$$(id -u)" = 0 || { echo "as root: apt-get install $(TEST_DEBS)" >&2; exit 1; }; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; elif sudo -n true 2>/dev/null; then sudo=sudo; \
+	  else echo "as root: apt-get install $(TEST_DEBS)" >&2; exit 1; fi; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends $(TEST_DEBS); }
 
 lint: $(STAMP)
