@@ -132,13 +132,17 @@ def _hist(counts: Counter[int]) -> dict[str, int]:
     return {str(b): counts[b] for b in sorted(counts)}
 
 
-def write_json(path: str | Path, data: Any) -> None:
-    """Writes JSON atomically so a reader never sees half a stats file."""
+def write_text(path: str | Path, text: str) -> None:
+    """Writes atomically: a reader (Snakemake, a person reloading a page) never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    write_text(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
 
 
 SUMMED = ("docs_in", "docs_out", "chars_in", "chars_out", "bytes_in", "bytes_out", "seconds")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from gpt2zh.eval.loss import SplitScore, iter_rows, score_split
 from gpt2zh.eval.markdown import render
 from gpt2zh.eval.text import TokenBytes
 from gpt2zh.eval.unigram import Unigram, count_chars
+from gpt2zh.ledger import write_text
 from gpt2zh.mix.reader import shard_paths
 from gpt2zh.train.data import DataError, max_token_id
 from gpt2zh.train.model import build_model, pick_attention
@@ -235,12 +235,9 @@ def evaluate(
         "lm_eval": lm_eval,
     }
     result = stable(result)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in (
-        ("eval.md", render(result)),
-        ("eval.json", json.dumps(result, ensure_ascii=False, sort_keys=True, indent=1) + "\n"),
-    ):
-        tmp = out_dir / f"{name}.tmp"
-        tmp.write_text(text, "utf-8")
-        os.replace(tmp, out_dir / name)
+    write_text(out_dir / "eval.md", render(result))
+    write_text(
+        out_dir / "eval.json",
+        json.dumps(result, ensure_ascii=False, sort_keys=True, indent=1) + "\n",
+    )
     return result

@@ -28,7 +28,6 @@ in fixed-size chunks.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import logging
@@ -42,6 +41,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from gpt2zh.digest import sha256_of
 from gpt2zh.ledger import write_json
 from gpt2zh.mix.plan import Budget, MixError, plan_budgets, stable_int
 from gpt2zh.shards import shard_name
@@ -326,7 +326,7 @@ class ShardSink:
             for s in range(0, rows, batch_rows):
                 w.write_batch(pa.record_batch([arr.slice(s, batch_rows)], schema=schema))
         tmp.replace(path)
-        self.shards.append({"path": path, "rows": rows, "sha256": sha256(path)})
+        self.shards.append({"path": path, "rows": rows, "sha256": sha256_of(path)[1]})
         self.rows += rows
         self.pos = 0
 
@@ -336,14 +336,6 @@ class ShardSink:
         if rows or not self.shards:  # always at least one (maybe empty) shard
             self._flush(rows)
         return tail
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class DocsIndex:

@@ -23,9 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from gpt2zh.digest import sha256_of
 from gpt2zh.errors import UserError
 from gpt2zh.ledger import write_json
-from gpt2zh.mix.pack import MANIFEST, sha256
+from gpt2zh.mix.pack import MANIFEST
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def _hash_all(mix_dir: Path, expected: dict[str, str], threads: int) -> dict[str
         path = mix_dir / rel
         if not path.is_file():
             return f"{path}: listed in {mix_dir / MANIFEST} but missing"
-        got = sha256(path)
+        got = sha256_of(path)[1]
         if got != expected[rel]:
             return f"{path}: sha256 {got} != {expected[rel]} in {MANIFEST} (corrupted)"
         return None

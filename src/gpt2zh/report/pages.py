@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from gpt2zh import __version__
-from gpt2zh.ledger import merge_stats, write_json
-from gpt2zh.report.render import now, render_dataset, render_index, stage_order, write_text
+from gpt2zh.ledger import merge_stats, write_json, write_text
+from gpt2zh.report.render import now, render_dataset, render_index, stage_order
 
 
 def read_json(path: Path) -> Any:

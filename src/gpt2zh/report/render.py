@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -91,15 +90,6 @@ def render_index(
         generated=now(),
         version=__version__,
     )
-
-
-def write_text(path: Path, text: str) -> None:
-    """Writes atomically: Snakemake (or a person reloading the page) never sees half a page."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _funnel_svg(report: dict[str, Any]) -> str:

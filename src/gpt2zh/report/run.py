@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gpt2zh.ledger import write_text
 from gpt2zh.report.curves import training_curves
 from gpt2zh.report.pages import read_json
 from gpt2zh.report.plots import hbar_svg
-from gpt2zh.report.render import render_dataset, render_index, write_text
+from gpt2zh.report.render import render_dataset, render_index
 from gpt2zh.train.log import read_jsonl
 
 #: Baselines beside the model, in table and chart order.

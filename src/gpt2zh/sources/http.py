@@ -32,8 +32,8 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
+from ..digest import sha256_of
 from .errors import ChecksumError, DownloadError, HTTPStatusError, UnreachableError
-from .manifest import sha256_of
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -7,13 +7,13 @@ extract job read are the bytes that were downloaded.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..digest import sha256_of
 from ..ledger import write_json
 from .errors import DownloadError
 
@@ -30,17 +30,6 @@ class SourceFiles:
     files: list[dict[str, Any]]
     #: Type-specific facts worth recording: resolved commit, integrity, URLs, versions.
     resolved: dict[str, Any] = field(default_factory=dict)
-
-
-def sha256_of(path: str | Path, chunk_bytes: int = 1 << 20) -> tuple[int, str]:
-    """(size, sha256 hex) of a file, read in chunks so memory stays flat."""
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(chunk_bytes):
-            h.update(chunk)
-            size += len(chunk)
-    return size, h.hexdigest()
 
 
 def file_entry(path: str, nbytes: int, sha256: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_model, save_model
 
+from gpt2zh.digest import sha256_of
 from gpt2zh.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -51,14 +52,6 @@ def list_checkpoints(root: Path) -> list[tuple[int, Path]]:
     return sorted(found, reverse=True)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -80,7 +73,7 @@ def verify(path: Path) -> str | None:
         f = path / name
         if not f.is_file():
             return f"{name} missing"
-        if _sha256(f) != digest:
+        if sha256_of(f)[1] != digest:
             return f"{name} does not match its sha256"
     return None
 
@@ -99,7 +92,7 @@ def run_fingerprint(spec: dict[str, Any], mix_dir: Path, tokenizer_dir: Path) ->
     train = {k: v for k, v in spec["train"].items() if k not in OBSERVATION_KEYS}
     manifest = json.loads((Path(mix_dir) / "manifest.json").read_text("utf-8"))
     shards = [s["sha256"] for s in manifest["train"]["shards"]]
-    tokenizer = _sha256(Path(tokenizer_dir) / "tokenizer.json")
+    tokenizer = sha256_of(Path(tokenizer_dir) / "tokenizer.json")[1]
     blob = json.dumps([spec["model"], train, shards, tokenizer], sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
@@ -187,7 +180,7 @@ class Checkpoints:
             ) from e
         acc.wait_for_everyone()
         if acc.is_main_process:
-            files = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
+            files = {p.name: sha256_of(p)[1] for p in sorted(tmp.iterdir())}
             with open(tmp / "manifest.json", "w", encoding="utf-8") as f:
                 json.dump({"step": step, "files": files}, f, indent=1)
                 f.flush()
