@@ -80,7 +80,23 @@ def test_one_gpu_takes_the_config() -> None:
 @pytest.mark.parametrize("config", ["multi_gpu.yaml", "fsdp.yaml"])
 def test_one_process_per_gpu(config: str) -> None:
     env = {"SLURM_JOB_ID": "5", "SLURM_NNODES": "1", "SLURM_JOB_NODELIST": "g01"}
-    assert _opts(_cmd(config, env, gpus=4)) == ["--num_processes", "4"]
+    assert _opts(_cmd(config, env, gpus=4)) == [
+        "--num_processes",
+        "4",
+        "--main_process_port",
+        "29505",
+    ]
+
+
+def test_two_jobs_on_one_node_rendezvous_on_different_ports() -> None:
+    ports = {_opts(_cmd("multi_gpu.yaml", {"SLURM_JOB_ID": job}, gpus=2))[-1] for job in ("7", "8")}
+    assert ports == {"29507", "29508"}
+    assert _opts(_cmd("multi_gpu.yaml", {}, gpus=2)) == [
+        "--num_processes",
+        "2",
+        "--main_process_port",
+        "29500",
+    ]
 
 
 def test_several_gpus_need_a_parallel_config() -> None:
@@ -151,11 +167,24 @@ def test_cli_prints_argv_quoted(capsys: pytest.CaptureFixture[str]) -> None:
     """Config strings stay single argv elements: spaces and `;` never reach a shell unquoted."""
     args = ["--mix", "a b; rm -rf x", "--out", "$(id)"]
     config = str(ACC / "multi_gpu.yaml")
-    main(["launch", "--config-file", config, "--gpus", "2", "--print", "--", *args])
+    main(
+        [
+            "launch",
+            "--config-file",
+            config,
+            "--gpus",
+            "2",
+            "--port",
+            "29999",
+            "--print",
+            "--",
+            *args,
+        ]
+    )
     printed = capsys.readouterr().out.strip()
     assert shlex.split(printed) == [
         "accelerate", "launch", "--config_file", config, "--num_processes", "2",
-        "-m", "gpt2zh.train", *args,
+        "--main_process_port", "29999", "-m", "gpt2zh.train", *args,
     ]  # fmt: skip
 
 

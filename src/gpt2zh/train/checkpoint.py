@@ -219,8 +219,11 @@ class Checkpoints:
     ) -> dict[str, Any]:
         """Restores weights, optimizer and this process's RNG; returns state.json."""
         acc = self.acc
-        load_model(acc.unwrap_model(model), str(path / "model.safetensors"), device=str(acc.device))
-        opt = torch.load(path / "optimizer.pt", map_location=acc.device, weights_only=True)
+        # safetensors and torch.load take `cuda:N` but refuse `cpu:N`, the device of each
+        # process of a multi-process CPU run
+        device = "cpu" if acc.device.type == "cpu" else str(acc.device)
+        load_model(acc.unwrap_model(model), str(path / "model.safetensors"), device=device)
+        opt = torch.load(path / "optimizer.pt", map_location=device, weights_only=True)
         optimizer.load_state_dict(opt)
         rng = path / f"rng-{acc.process_index}.pt"
         if not rng.is_file():

@@ -65,21 +65,25 @@ def open_data(
     seed: int,
     rank: int,
     world_size: int,
+    check: bool = True,
 ) -> Data:
+    """The train and val readers of this process. `check` hashes the shards and scans their
+    token ids against the vocab (reads the data once); the structure is always checked."""
     manifest_path = Path(mix_dir) / "manifest.json"
     if not manifest_path.is_file():
         raise DataError(f"{manifest_path} not found: build the mix first (snakemake mix)")
     manifest = json.loads(manifest_path.read_text("utf-8"))
     train_paths, val_paths = _paths(mix_dir, "train"), _paths(mix_dir, "val")
     # before any byte is read: a flipped bit would otherwise train silently on wrong tokens
-    read = [str(p.relative_to(mix_dir)) for p in train_paths + val_paths]
-    check_verified(mix_dir, read, threads=default_threads())
+    if check:
+        read = [str(p.relative_to(mix_dir)) for p in train_paths + val_paths]
+        check_verified(mix_dir, read, threads=default_threads())
     if manifest.get("eos_id") is not None and manifest["eos_id"] != eos_id:
         raise DataError(
             f"the mix was built with EOS id {manifest['eos_id']}, the tokenizer's is {eos_id}: "
             "tokenizer and mix do not belong together; rebuild the mix"
         )
-    top, where = max_token_id(train_paths + val_paths)
+    top, where = max_token_id(train_paths + val_paths) if check else (-1, None)
     if top >= vocab_size:
         raise DataError(
             f"token id {top} in {where} is outside the tokenizer's vocab ({vocab_size}): the "

@@ -98,10 +98,18 @@ def slurm_step(env: Mapping[str, str], port: int | None = None) -> Step | None:
             f"SLURM_NNODES={nodes} but no SLURM_NODEID/SLURM_PROCID or node list: start the "
             "launcher with srun inside the allocation"
         )
-    if port is None:
-        job = env.get("SLURM_JOB_ID", "")
-        port = BASE_PORT + (int(job) % PORT_SPREAD if job.isdigit() else 0)
-    return Step(nodes=nodes, rank=int(rank), main_host=first_host(hostlist), port=port)
+    return Step(
+        nodes=nodes, rank=int(rank), main_host=first_host(hostlist), port=rendezvous_port(env, port)
+    )
+
+
+def rendezvous_port(env: Mapping[str, str], port: int | None = None) -> int:
+    """The given port, else 29500 + SLURM job id % 1000: two multi-process jobs on one node
+    (a shared GPU node) would otherwise both bind torchrun's 29500 and the second would die."""
+    if port is not None:
+        return port
+    job = env.get("SLURM_JOB_ID", "")
+    return BASE_PORT + (int(job) % PORT_SPREAD if job.isdigit() else 0)
 
 
 def _check_config(config_file: Path, processes: int, nodes: int) -> None:
@@ -125,8 +133,9 @@ def _check_config(config_file: Path, processes: int, nodes: int) -> None:
 
 
 def accelerate_args(req: Request, env: Mapping[str, str]) -> list[str]:
-    """The launcher's process options: threads on CPU, one process per GPU, and on several
-    nodes the rank, node count and c10d rendezvous at the step's first host."""
+    """The launcher's process options: threads on CPU, one process per GPU (with a rendezvous
+    port of its own), and on several nodes the rank, node count and c10d rendezvous at the
+    step's first host."""
     gpus = gpus_per_node(req)
     step = slurm_step(env, req.port)
     if step is not None:
@@ -145,7 +154,12 @@ def accelerate_args(req: Request, env: Mapping[str, str]) -> list[str]:
         return ["--num_cpu_threads_per_process", str(req.threads)]
     if gpus > 1:
         _check_config(req.config_file, gpus, 1)
-        return ["--num_processes", str(gpus)]
+        return [
+            "--num_processes",
+            str(gpus),
+            "--main_process_port",
+            str(rendezvous_port(env, req.port)),
+        ]
     return []
 
 

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -90,6 +91,18 @@ def evaluate(model: torch.nn.Module, batches: Sequence[torch.Tensor], acc: Accel
     return float(acc.reduce(losses.mean(), reduction="mean"))
 
 
+def check_world(acc: Accelerator) -> None:
+    """A launcher that started N processes which each see a world of one (a MULTI_GPU config
+    on a machine without CUDA) would train N independent models into one folder: refuse."""
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != acc.num_processes:
+        raise UserError(
+            f"the launcher started {launched} processes but accelerate runs each as its own "
+            f"{acc.distributed_type.value} job (world of {acc.num_processes}): the accelerate "
+            "config asks for devices this machine does not have (use cpu.yaml without GPUs)"
+        )
+
+
 def _precision(requested: str) -> str:
     if requested == "auto":
         cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -115,6 +128,7 @@ def train(
     if threads:
         torch.set_num_threads(threads)
     acc = Accelerator(mixed_precision=_precision(t["precision"]))
+    check_world(acc)
     if t["tf32"]:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     set_seed(int(t["seed"]))  # the same initial weights on every process and every rerun
@@ -128,9 +142,13 @@ def train(
         seed=int(t["seed"]),
         rank=acc.process_index,
         world_size=acc.num_processes,
+        check=acc.is_main_process,  # one process reads every byte; the others trust it
     )
     config = gpt2_config(m, vocab_size=len(tokenizer), seq_len=data.seq_len, eos_id=data.eos_id)
     model = build_model(config, m["attention"], acc.device)
+    # dropout streams differ per process (seed + rank, as nanoGPT does): with one seed every
+    # process would drop the same units of its rows, a correlation no single process has
+    set_seed(int(t["seed"]), device_specific=True)
     flops_token = model_flops_per_token(model, data.seq_len)
     accum = int(t["grad_accum"])
     tokens_per_step = data.train.global_batch * accum * data.seq_len
