@@ -8,8 +8,10 @@ and renamed into place only when complete, so a full disk or a `kill -9` mid-sav
 previous checkpoint untouched. Loading takes the newest checkpoint whose files match its manifest
 and falls back to older ones, with a warning naming what was wrong.
 
-Limitation: under FSDP the weights and optimizer are sharded; this module saves the unwrapped
-full state and is tested on one process (CPU) only.
+Weights and optimizer are saved as the full, unsharded state (torch.distributed.checkpoint's
+state-dict API gathers it under FSDP and strips DDP/compile wrappers), so one checkpoint resumes
+with one process, DDP or FSDP alike and `model.safetensors` opens as a plain GPT-2. Every process
+must call `save` and `load` (under FSDP they are collectives); only the main one writes.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_file, save_file
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
 from gpt2zh.digest import sha256_of
 from gpt2zh.errors import UserError
@@ -111,6 +114,36 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def tied_aliases(module: torch.nn.Module) -> dict[str, str]:
+    """Second names of shared parameters (`lm_head.weight` → `transformer.wte.weight` with tied
+    embeddings): safetensors stores a tensor once, so these are dropped on save, put back on
+    load."""
+    first = {id(p): name for name, p in module.named_parameters()}
+    return {
+        name: first[id(p)]
+        for name, p in module.named_parameters(remove_duplicate=False)
+        if first[id(p)] != name
+    }
+
+
+def full_state(
+    model: torch.nn.Module, plain: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The unsharded weights (without tied aliases) and optimizer state of `model` (wrapped for
+    DDP, FSDP or compile; `plain` is it unwrapped), on the CPU of the main process, the others
+    getting empty dicts. A collective under FSDP: call it on every process."""
+    opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    if optimizer is None:
+        from torch.distributed.checkpoint.state_dict import get_model_state_dict
+
+        weights, optim = get_model_state_dict(model, options=opts), {}
+    else:
+        weights, optim = get_state_dict(model, optimizer, options=opts)
+    for alias in tied_aliases(plain):
+        weights.pop(alias, None)
+    return weights, optim
+
+
 class Checkpoints:
     """Save and restore the training state under `root`; `accelerator` coordinates processes."""
 
@@ -165,11 +198,12 @@ class Checkpoints:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
         acc.wait_for_everyone()
+        weights, optim = full_state(model, acc.unwrap_model(model), optimizer)
         try:
             write(rng_state(), tmp / f"rng-{acc.process_index}.pt")
             if acc.is_main_process:
-                save_model(acc.unwrap_model(model), str(tmp / "model.safetensors"))
-                write(optimizer.state_dict(), tmp / "optimizer.pt")
+                save_file(weights, str(tmp / "model.safetensors"))
+                write(optim, tmp / "optimizer.pt")
                 (tmp / "state.json").write_text(json.dumps(state, indent=1), "utf-8")
         except OSError as e:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -217,14 +251,21 @@ class Checkpoints:
     def load(
         self, path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer
     ) -> dict[str, Any]:
-        """Restores weights, optimizer and this process's RNG; returns state.json."""
+        """Restores weights, optimizer and this process's RNG; returns state.json. Each process
+        reads the full state from the shared folder (as it reads its own RNG file) and keeps its
+        part: broadcasting from rank 0 hangs for DDP's plain tensors (torch 2.13)."""
         acc = self.acc
-        # safetensors and torch.load take `cuda:N` but refuse `cpu:N`, the device of each
-        # process of a multi-process CPU run
-        device = "cpu" if acc.device.type == "cpu" else str(acc.device)
-        load_model(acc.unwrap_model(model), str(path / "model.safetensors"), device=device)
-        opt = torch.load(path / "optimizer.pt", map_location=device, weights_only=True)
-        optimizer.load_state_dict(opt)
+        weights = load_file(str(path / "model.safetensors"))
+        for alias, name in tied_aliases(acc.unwrap_model(model)).items():
+            weights[alias] = weights[name]
+        optim = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
+        set_state_dict(
+            model,
+            optimizer,
+            model_state_dict=weights,
+            optim_state_dict=optim,
+            options=StateDictOptions(full_state_dict=True),
+        )
         rng = path / f"rng-{acc.process_index}.pt"
         if not rng.is_file():
             raise CheckpointError(

@@ -30,6 +30,7 @@ from gpt2zh.errors import UserError
 from gpt2zh.train.checkpoint import (
     CheckpointError,
     Checkpoints,
+    full_state,
     list_checkpoints,
     run_fingerprint,
 )
@@ -266,10 +267,11 @@ def train(
         runlog.close()
 
     summary = {"step": step, "tokens": tokens, "elapsed_s": elapsed, "flops_per_token": flops_token}
+    # every process generates (under FSDP each forward gathers the weights from all of them)
+    summary["samples"] = samples(model, tokenizer, t, acc)
+    weights, _ = full_state(model, acc.unwrap_model(model))
     if acc.is_main_process:
-        final = acc.unwrap_model(model)
-        summary["samples"] = samples(final, tokenizer, t, acc.device)
-        final.save_pretrained(out_dir / "model")
+        acc.unwrap_model(model).save_pretrained(out_dir / "model", state_dict=weights)
         tokenizer.save_pretrained(out_dir / "model")
         (out_dir / "summary.json").write_text(
             json.dumps(summary, ensure_ascii=False, indent=1), "utf-8"
@@ -281,15 +283,16 @@ def train(
 
 @torch.no_grad()
 def samples(
-    model: torch.nn.Module, tokenizer: Any, t: Mapping[str, Any], device: torch.device
+    model: torch.nn.Module, tokenizer: Any, t: Mapping[str, Any], acc: Accelerator
 ) -> list[str]:
     """A few seeded samples from the final model, for the log and the summary."""
-    model.eval()
+    plain = acc.unwrap_model(model)
+    plain.eval()
     out = []
     for i, prompt in enumerate(t["sample_prompts"]):
         torch.manual_seed(int(t["seed"]) + i)
-        ids = tokenizer(prompt, return_tensors="pt").input_ids.to(device)
-        gen = model.generate(
+        ids = tokenizer(prompt, return_tensors="pt").input_ids.to(acc.device)
+        gen = plain.generate(
             ids,
             max_new_tokens=int(t["sample_tokens"]),
             do_sample=True,
@@ -298,5 +301,6 @@ def samples(
             pad_token_id=tokenizer.eos_token_id,
         )
         out.append(tokenizer.decode(gen[0], skip_special_tokens=False))
-        log.info("sample %d: %s", i, out[-1].replace("\n", " / "))
+        if acc.is_main_process:
+            log.info("sample %d: %s", i, out[-1].replace("\n", " / "))
     return out
