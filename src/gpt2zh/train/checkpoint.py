@@ -37,6 +37,9 @@ from gpt2zh.errors import UserError
 log = logging.getLogger(__name__)
 
 NAME = re.compile(r"^step-(\d{8})$")
+#: Layout of the files in a checkpoint; part of the run fingerprint, so checkpoints of another
+#: layout (2: optimizer state keyed by parameter name) are set aside rather than misread.
+FORMAT = 2
 
 
 class CheckpointError(UserError):
@@ -96,7 +99,7 @@ def run_fingerprint(spec: dict[str, Any], mix_dir: Path, tokenizer_dir: Path) ->
     manifest = json.loads((Path(mix_dir) / "manifest.json").read_text("utf-8"))
     shards = [s["sha256"] for s in manifest["train"]["shards"]]
     tokenizer = sha256_of(Path(tokenizer_dir) / "tokenizer.json")[1]
-    blob = json.dumps([spec["model"], train, shards, tokenizer], sort_keys=True)
+    blob = json.dumps([FORMAT, spec["model"], train, shards, tokenizer], sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
