@@ -160,11 +160,11 @@ def test_profile_sizes_every_heavy_rule_and_names_only_real_rules(slurm_jobs: di
         ("clean", "cpu", "60", "2000", "1"),
         ("convert", "cpu", "60", "1000", "1"),
         ("dedup_signatures", "cpu", "90", "1500", "1"),
-        ("dedup_clusters", "cpu", "720", "128000", "1"),
+        ("dedup_clusters", "cpu", "720", "48000", "1"),
         ("dedup_filter", "cpu", "30", "1000", "1"),
         ("tokenizer", "cpu", "240", "24000", "16"),
         ("tokenize", "cpu", "60", "2000", "1"),
-        ("mix", "cpu", "720", "128000", "1"),
+        ("mix", "cpu", "720", "16000", "1"),
         ("mix_verify", "cpu", "240", "2000", "8"),
         ("count", "cpu", "30", "2000", "1"),  # default-resources
     ],
