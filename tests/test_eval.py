@@ -286,3 +286,22 @@ def test_verse_form_by_hand() -> None:
     assert clause_lengths("月光，疑是地上霜。\n\n。举头望明月，", skip_first=True) == [5, 5]
     assert form([5, 7, 3, 5]) == {"verse_clauses": 0.75, "clauses": 4, "clause_chars": 5.0}
     assert form([]) == {"verse_clauses": 0.0, "clauses": 0, "clause_chars": 0.0}
+
+
+def test_a_sample_cut_inside_a_character_does_not_end_in_replacement_chars(
+    trained: dict[str, Path],
+) -> None:
+    """Odd token budgets stop inside 3-byte characters; the cut bytes are not the model's."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from gpt2zh.eval.generate import sample
+
+    model = AutoModelForCausalLM.from_pretrained(trained["model"])
+    tok = AutoTokenizer.from_pretrained(trained["model"])
+    cpu = torch.device("cpu")
+    texts = [
+        sample(model, tok, "床前", eval_spec(max_new_tokens=n)["eval"], s, cpu)
+        for n in (1, 2, 3, 4, 5)
+        for s in range(4)
+    ]
+    assert all(t.rstrip() == t.rstrip().rstrip("\ufffd") for t in texts), texts

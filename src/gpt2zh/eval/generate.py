@@ -40,4 +40,7 @@ def sample(
         pad_token_id=eos,
         eos_token_id=eos,
     )
-    return tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+    text = tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+    # a byte-level token budget can end inside a character: its first bytes decode to U+FFFD,
+    # an artefact of where we stopped, not the model's output (mid-text ones are kept)
+    return text.rstrip("\ufffd")
