@@ -70,7 +70,7 @@ torch.load(path, map_location="cpu", weights_only=True)
 
 def test_checkpoint_weights_are_safetensors() -> None:
     source = (REPO / "src/gpt2zh/train/checkpoint.py").read_text("utf-8")
-    assert "save_model(" in source and '"model.safetensors"' in source
+    assert "save_file(weights" in source and '"model.safetensors"' in source
 
 
 # --- shell commands in the rules ------------------------------------------------------------
