@@ -68,13 +68,21 @@ def token_files(dataset, suffix):
 
 # dedup's spec per job
 DEDUP = dedup_spec(CFG)
-# bucket_partitions (bucket jobs) and verify_memory_mb (cluster job) change how a job runs,
-# never what it writes: only the job that uses one gets it in its spec, so raising it after an
-# out-of-memory job keeps the signatures (and the bucket pairs).
-DEDUP_HOW = ("bucket_partitions", "verify_memory_mb")
+# Settings only some dedup jobs read, and those jobs. Every other job leaves them out of its
+# spec, a param whose change reruns the job. bucket_partitions and verify_memory_mb change
+# how a job runs, never what it writes, so raising one after an out-of-memory job reruns only
+# that job; band_groups, priority and verify are read after the signatures, so changing them
+# does not recompute the signatures (the costly per-shard pass).
+DEDUP_JOB_KEYS = {
+    "bucket_partitions": ("buckets",),
+    "verify_memory_mb": ("clusters",),
+    "band_groups": ("buckets", "clusters", "filter"),
+    "priority": ("clusters", "filter"),
+    "verify": ("clusters", "filter"),
+}
 
 
-def dedup_spec_json(setting=None):
+def dedup_spec_json(job):
     return spec_json(
-        {k: v for k, v in DEDUP.items() if k not in DEDUP_HOW or k == setting}
+        {k: v for k, v in DEDUP.items() if job in DEDUP_JOB_KEYS.get(k, (job,))}
     )

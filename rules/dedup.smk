@@ -5,7 +5,6 @@
 
 import os
 
-DEDUP_SPEC = dedup_spec_json()
 DEDUP_GROUPS = [f"{g:03d}" for g in range(DEDUP["band_groups"])]
 DEDUP_SIGNATURES = [
     layout.dedup_signatures(d, shard_name(i))
@@ -27,7 +26,7 @@ rule dedup_signatures:
     resources:
         mem_mb=1500,
     params:
-        spec=DEDUP_SPEC,
+        spec=dedup_spec_json("signatures"),
         version=VERSION["dedup"],
     shell:
         "gpt2zh dedup signatures --spec {params.spec:q} --dataset {wildcards.dataset}"
@@ -49,7 +48,7 @@ rule dedup_buckets:
     resources:
         mem_mb=4000,
     params:
-        spec=dedup_spec_json("bucket_partitions"),
+        spec=dedup_spec_json("buckets"),
         signatures=lambda w, input: os.path.dirname(os.path.dirname(input[0])),
         version=VERSION["dedup"],
     shell:
@@ -75,7 +74,7 @@ rule dedup_clusters:
     resources:
         mem_mb=8000,
     params:
-        spec=dedup_spec_json("verify_memory_mb"),
+        spec=dedup_spec_json("clusters"),
         signatures=lambda w, input: os.path.dirname(
             os.path.dirname(input.signatures[0])
         ),
@@ -102,7 +101,7 @@ rule dedup_filter:
     resources:
         mem_mb=1000,
     params:
-        spec=DEDUP_SPEC,
+        spec=dedup_spec_json("filter"),
         version=VERSION["dedup"],
     shell:
         "gpt2zh dedup filter --spec {params.spec:q} --dataset {wildcards.dataset}"

@@ -182,6 +182,41 @@ def test_rerun_has_nothing_to_do(tiny_run: Path) -> None:
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+def _planned(proc_output: str) -> dict[str, int]:
+    """Rule → job count from the "Job stats" table of a dry run."""
+    table = proc_output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split() for line in table.splitlines()[3:]]
+    return {r[0]: int(r[1]) for r in rows if len(r) == 2 and r[1].isdigit() and r[0] != "total"}
+
+
+@pytest.mark.parametrize(
+    ("change", "first_job"),
+    [
+        ({"band_groups": 3}, "dedup_buckets"),
+        ({"bucket_partitions": 3}, "dedup_buckets"),
+        ({"priority": ["poems", "news", "english", "notes"]}, "dedup_clusters"),
+        ({"verify": False}, "dedup_clusters"),
+        ({"verify_memory_mb": 64}, "dedup_clusters"),
+    ],
+)
+def test_dedup_settings_read_after_the_signatures_keep_them(
+    tiny_run: Path, tmp_path: Path, change: dict[str, object], first_job: str
+) -> None:
+    """Changing them reruns dedup from the first job that reads them; the signatures (the
+    costly per-shard pass) and everything before them stay."""
+    cfg = yaml.safe_load(TINY.read_text("utf-8"))
+    cfg["dedup"].update(change)
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg, allow_unicode=True), "utf-8")
+    proc = run_snakemake(tiny_run, "-n", "mix", configfile=changed)
+    planned = _planned(proc.stdout)
+    assert first_job in planned and "dedup_clusters" in planned, planned
+    before = {"extract", "clean", "convert", "dedup_signatures"}
+    if first_job == "dedup_clusters":
+        before.add("dedup_buckets")
+    assert not before & set(planned), planned
+
+
 def test_two_runs_are_byte_identical(tiny_run: Path, tmp_path: Path) -> None:
     again = _tiny_workdir(tmp_path)
     run_snakemake(again, configfile=TINY)
