@@ -7,7 +7,8 @@ both compiled on GPU; N timed steps after warm-up. Prints the card, versions, to
     python benchmarks/train_gpu.py                    # GPT-2 124M, seq 1024, on one GPU (≤ 5 min)
     python benchmarks/train_gpu.py --tiny --steps 2   # a tiny model on CPU (what the tests run)
 
-Batches are random token ids in pinned CPU memory, moved per micro-batch like the real loop's.
+Batches are random token ids in pinned CPU memory (the real loop pins each batch on CUDA too),
+moved per micro-batch.
 """
 
 from __future__ import annotations

@@ -205,6 +205,7 @@ def train(
         }
         return ckpts.save(step, model, optimizer, state)
 
+    pin = acc.device.type == "cuda"
     stop: list[int] = []
     old_handler = signal.signal(signal.SIGTERM, lambda signum, _: stop.append(signum))
     try:
@@ -215,6 +216,8 @@ def train(
             t0 = time.perf_counter()
             lr = scheduler.get_last_lr()[0]
             batches = [data.train.next_batch() for _ in range(accum)]
+            if pin:  # from pinned memory the copy to the GPU runs async (non_blocking)
+                batches = [b.pin_memory() for b in batches]
             loss, norm = train_step(model, optimizer, batches, acc, float(t["grad_clip"]))
             scheduler.step()
             loss_value = float(acc.reduce(loss, reduction="mean"))  # syncs: timing is honest
