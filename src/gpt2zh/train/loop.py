@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,7 +22,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import get_int_from_env, set_seed
 from transformers import AutoTokenizer
 
 from gpt2zh.errors import UserError
@@ -95,8 +94,11 @@ def evaluate(model: torch.nn.Module, batches: Sequence[torch.Tensor], acc: Accel
 def check_world(acc: Accelerator) -> None:
     """A launcher that started N processes which each see a world of one (a MULTI_GPU config
     on a machine without CUDA) would train N independent models into one folder: refuse."""
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if launched != acc.num_processes:
+    # the variables accelerate itself reads: torchrun's, then MPI launchers'
+    launched = get_int_from_env(
+        ["WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE"], 1
+    )
+    if launched > 1 and launched != acc.num_processes:
         raise UserError(
             f"the launcher started {launched} processes but accelerate runs each as its own "
             f"{acc.distributed_type.value} job (world of {acc.num_processes}): the accelerate "
