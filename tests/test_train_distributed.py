@@ -24,6 +24,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from gpt2zh.train import checkpoint as ck
 from gpt2zh.train.log import read_jsonl
 from gpt2zh.train.loop import train
 from train_fixtures import REPO, make_mix, make_tokenizer, spec
@@ -188,6 +189,63 @@ def test_two_node_launchers_pause_and_resume_the_one_node_run_exactly(
     assert _curve(nodes) == _curve(straight)
     w1, w2 = _weights(straight), _weights(nodes)
     assert w1.keys() == w2.keys() and all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def _worker_pid(tag: str, rank: int) -> int | None:
+    """The training process of `rank` among the processes started with GPT2ZH_TEST_TAG=tag
+    (torchrun gives its workers RANK; the launcher itself has none)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            env = dict(
+                kv.split("=", 1)
+                for kv in (proc / "environ").read_text("utf-8", "replace").split("\0")
+                if "=" in kv
+            )
+        except (OSError, ValueError):
+            continue
+        if env.get("GPT2ZH_TEST_TAG") == tag and env.get("RANK") == str(rank):
+            return int(proc.name)
+    return None
+
+
+def test_sigterm_to_one_process_stops_all_after_the_same_step(
+    data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """SIGTERM reaches the processes of a job at different moments (SLURM's time limit, a
+    preemption, one node first). They agree in the step's reduce, save one checkpoint together
+    and stop; the rerun resumes it exactly. Without the agreement the signalled process waits in
+    the checkpoint's barrier while the other trains on, and both hang."""
+    s = spec(dropout=0.1, batch_size=2, max_steps=300, log_every=10, eval_every=1000,
+             checkpoint_every=1000)  # fmt: skip
+    straight = tmp_path / "straight"
+    _one_node(data, straight, s)
+    run, tag = tmp_path / "run", f"sigterm-{os.getpid()}"
+    config = ["--config-file", str(ACC / "multi_gpu.yaml"), "--gpus", "2"]
+    proc, log = _launch(
+        data, run, s, *config, "--port", str(_free_port()), env={"GPT2ZH_TEST_TAG": tag}
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        logged = (run / "log.jsonl").read_text("utf-8") if (run / "log.jsonl").is_file() else ""
+        if '"step": 20,' in logged and (pid := _worker_pid(tag, 1)) is not None:
+            os.kill(pid, signal.SIGTERM)
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the run ended or never reached step 20 before it could be signalled")
+    with pytest.raises(AssertionError) as stopped:
+        _done((proc, log))
+    text = str(stopped.value)
+    saved = ck.list_checkpoints(run / "checkpoints")
+    assert len(saved) == 1, text
+    step = saved[0][0]
+    assert f"stopped by signal 15 after step {step}" in text
+    assert f"stopped by a signal to another process after step {step}" in text
+    assert sorted(p.name for p in saved[0][1].iterdir() if p.name.startswith("rng-")) == [
+        "rng-0.pt", "rng-1.pt"
+    ]  # fmt: skip
+    _one_node(data, run, s)
+    assert _curve(run) == _curve(straight)
 
 
 def test_processes_that_each_see_a_world_of_one_are_refused(

@@ -222,7 +222,12 @@ def train(
                 batches = [b.pin_memory() for b in batches]
             loss, norm = train_step(model, optimizer, batches, acc, float(t["grad_clip"]))
             scheduler.step()
-            loss_value = float(acc.reduce(loss, reduction="mean"))  # syncs: timing is honest
+            # one reduce (it syncs: timing is honest) carries the loss and whether any process
+            # got SIGTERM, so all stop after the same step: a process saving while another
+            # trains on would leave both waiting in different collectives
+            signalled = torch.tensor(float(bool(stop)), device=loss.device)
+            synced = acc.reduce(torch.stack([loss.float(), signalled]), reduction="sum")
+            loss_value, stopping = float(synced[0]) / acc.num_processes, bool(synced[1] > 0)
             step, tokens = step + 1, tokens + tokens_per_step
             if not math.isfinite(loss_value):
                 last = list_checkpoints(ckpts.root)
@@ -255,12 +260,12 @@ def train(
                 window_tokens, window_s = 0, 0.0
             if step % int(t["eval_every"]) == 0 or step == max_steps:
                 runlog.record(step, **{"val.loss": evaluate(model, val, acc), "tokens": tokens})
-            if step % int(t["checkpoint_every"]) == 0 or stop or step == until_step:
+            if step % int(t["checkpoint_every"]) == 0 or stopping or step == until_step:
                 save()
-            if stop:
+            if stopping:
+                by = f"signal {stop[0]}" if stop else "a signal to another process"
                 raise TrainingStopped(
-                    f"stopped by signal {stop[0]} after step {step}; checkpoint saved, rerun "
-                    "to resume"
+                    f"stopped by {by} after step {step}; checkpoint saved, rerun to resume"
                 )
             if step == until_step:
                 log.info("paused after step %d (checkpoint saved); rerun to resume", step)
