@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate.utils import broadcast
 from safetensors.torch import load_file, save_file
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
@@ -40,6 +41,8 @@ NAME = re.compile(r"^step-(\d{8})$")
 #: Layout of the files in a checkpoint; part of the run fingerprint, so checkpoints of another
 #: layout (2: optimizer state keyed by parameter name) are set aside rather than misread.
 FORMAT = 2
+#: What `latest_valid`'s main process sends when there is no checkpoint / none verifies.
+NONE, ALL_CORRUPT = -1, -2
 
 
 class CheckpointError(UserError):
@@ -236,20 +239,31 @@ class Checkpoints:
         return final
 
     def latest_valid(self) -> Path | None:
-        """The newest checkpoint that verifies; warns about each corrupt one it skips."""
+        """The newest checkpoint that verifies; warns about each corrupt one it skips. The main
+        process hashes and tells the others which one (hashing a 1.5 GB checkpoint once, not
+        once per GPU); all of them raise when every checkpoint is corrupt."""
+        acc = self.acc
+        choice = torch.tensor([NONE], dtype=torch.int64, device=acc.device)
+        if acc.is_main_process:
+            choice[0] = self._newest_valid_step()
+        choice = broadcast(choice, from_process=0) if acc.num_processes > 1 else choice
+        step = int(choice[0])
+        if step == ALL_CORRUPT:
+            raise CheckpointError(
+                f"every checkpoint in {self.root} is corrupt; delete the folder to start over"
+            )
+        return None if step == NONE else step_dir(self.root, step)
+
+    def _newest_valid_step(self) -> int:
         found = list_checkpoints(self.root)
         for step, path in found:
             problem = verify(path)
             if problem is None:
-                return path
+                return step
             log.warning(
                 "checkpoint step %d is corrupt (%s): falling back to an older one", step, problem
             )
-        if found:
-            raise CheckpointError(
-                f"every checkpoint in {self.root} is corrupt; delete the folder to start over"
-            )
-        return None
+        return ALL_CORRUPT if found else NONE
 
     def load(
         self, path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer
