@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,4 +55,23 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
+    return work
+
+
+TINY = REPO / "workflow" / "configs" / "tiny.yaml"
+
+
+def tiny_workdir(tmp_path: Path) -> Path:
+    """A working directory holding the tiny corpus where tiny.yaml's local source expects it."""
+    shutil.copytree(REPO / "tests" / "data" / "tiny", tmp_path / "tests" / "data" / "tiny")
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny data pipeline, run once per session by Snakemake. Tests may add to it (train,
+    eval, dry runs with other configs) but never change what it built; tests that do copy it
+    or build their own."""
+    work = tiny_workdir(tmp_path_factory.mktemp("tiny"))
+    run_snakemake(work, configfile=TINY)
     return work

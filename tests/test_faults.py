@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import run_snakemake
+from conftest import TINY, run_snakemake, tiny_workdir
 from gpt2zh.mix.verify import CorruptShardError, check_verified, verify_mix
 from gpt2zh.train.data import open_data
 from gpt2zh.train.log import read_jsonl
 from test_kill import _killed_after
-from test_workflow import TINY, _tiny_workdir
 from train_fixtures import make_mix, make_tokenizer
 
 SHARD = "train/shard-00001.arrow"
@@ -81,7 +80,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The tiny data up to the mix (not verified), copied by each test that changes it."""
     root = tmp_path_factory.mktemp("faults")
     config = _config(root)
-    work = _tiny_workdir(root / "work")
+    work = tiny_workdir(root / "work")
     run_snakemake(work, "mix", configfile=config)
     return work, config
 

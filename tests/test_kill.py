@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_snakemake
-from test_workflow import TINY, _sha256s, _tiny_workdir
+from conftest import REPO, TINY, run_snakemake, tiny_workdir
+from test_workflow import _sha256s
 
 
 def _killed_after(
@@ -45,10 +45,9 @@ def _killed_after(
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    work = _tiny_workdir(tmp_path_factory.mktemp("reference"))
-    run_snakemake(work, configfile=TINY)
-    return _sha256s(work)
+def reference(tiny_run: Path) -> dict[str, str]:
+    """What an uninterrupted run built (the session's tiny run)."""
+    return _sha256s(tiny_run)
 
 
 @pytest.mark.parametrize(
@@ -65,7 +64,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def test_kill_then_rerun_incomplete_is_byte_identical(
     marker: str, reference: dict[str, str], tmp_path: Path
 ) -> None:
-    work = _tiny_workdir(tmp_path)
+    work = tiny_workdir(tmp_path)
     _killed_after(work, marker)
     run_snakemake(work, "--unlock", configfile=TINY)  # a SIGKILL leaves Snakemake's lock behind
     run_snakemake(work, "--rerun-incomplete", configfile=TINY)

@@ -12,17 +12,15 @@ import pytest
 import yaml
 
 from browser import artifacts_dir, dump_dom, screenshot
-from conftest import REPO, run_snakemake
+from conftest import TINY, run_snakemake, tiny_workdir
 
 pytestmark = pytest.mark.slow
-TINY = REPO / "workflow" / "configs" / "tiny.yaml"
 
 
 @pytest.fixture(scope="module")
 def emptied(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The tiny corpus with `english` filtered to nothing; mix leaves it out (on_empty: warn)."""
-    work = tmp_path_factory.mktemp("emptied")
-    shutil.copytree(REPO / "tests" / "data" / "tiny", work / "tests" / "data" / "tiny")
+    work = tiny_workdir(tmp_path_factory.mktemp("emptied"))
     cfg = yaml.safe_load(TINY.read_text("utf-8"))
     cfg["datasets"]["english"]["clean"] = {"filters": {"min_chars": 1_000_000}}
     cfg["mix"]["on_empty"] = "warn"

@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, TINY, run_snakemake, tiny_workdir
 from eval_contract import check_contract
 
 CONFIGS = [REPO / "config.yaml", *sorted((REPO / "workflow" / "configs").glob("*.yaml"))]
-TINY = REPO / "workflow" / "configs" / "tiny.yaml"
 STAGES = ("extract", "clean", "convert", "dedup")
-
-
-def _tiny_workdir(tmp_path: Path) -> Path:
-    """A working directory holding the tiny corpus where tiny.yaml's local source expects it."""
-    shutil.copytree(REPO / "tests" / "data" / "tiny", tmp_path / "tests" / "data" / "tiny")
-    return tmp_path
 
 
 def _sha256s(root: Path) -> dict[str, str]:
@@ -78,13 +70,6 @@ def test_every_target_plans_with_every_config(tmp_path: Path, config: Path, targ
     proc = run_snakemake(tmp_path, "-n", target, configfile=config)
     assert "Job stats:" in proc.stdout
     assert not (tmp_path / "results").exists()
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = _tiny_workdir(tmp_path_factory.mktemp("tiny"))
-    run_snakemake(work, configfile=TINY)
-    return work
 
 
 def test_tiny_pipeline_accounts_for_every_record(tiny_run: Path) -> None:
@@ -218,7 +203,7 @@ def test_dedup_settings_read_after_the_signatures_keep_them(
 
 
 def test_two_runs_are_byte_identical(tiny_run: Path, tmp_path: Path) -> None:
-    again = _tiny_workdir(tmp_path)
+    again = tiny_workdir(tmp_path)
     run_snakemake(again, configfile=TINY)
     first, second = _sha256s(tiny_run), _sha256s(again)
     assert first and first == second
