@@ -191,6 +191,26 @@ def test_two_node_launchers_pause_and_resume_the_one_node_run_exactly(
     assert w1.keys() == w2.keys() and all(torch.equal(w1[k], w2[k]) for k in w1)
 
 
+def test_a_run_goes_on_on_another_number_of_processes(
+    data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Preempted on one process (2 rows × 2 micro-batches), resumed on two (2 rows each), then
+    on one again: the same 4 rows per step throughout, so the curve is the one-process run's."""
+    ref = tmp_path / "ref"
+    train(spec(dropout=0.0, batch_size=4, **STEPS), data[0], data[1], ref, threads=1)
+    one = spec(dropout=0.0, batch_size=2, grad_accum=2, **STEPS)
+    run = tmp_path / "run"
+    train(one, data[0], data[1], run, threads=1, until_step=3)
+    log = _one_node(data, run, spec(dropout=0.0, batch_size=2, **STEPS), "--until-step", "6")
+    assert log.count("resumed from") == 2 and "step-00000003" in log
+    assert "no RNG state for process 1" in log
+    train(one, data[0], data[1], run, threads=1)
+    c1, c2 = _curve(ref), _curve(run)
+    assert [(s, k) for s, k, _ in c1] == [(s, k) for s, k, _ in c2]
+    assert max(abs(a[2] - b[2]) for a, b in zip(c1, c2, strict=True)) < 1e-5
+    assert not (tmp_path / "run" / "checkpoints.stale").exists()
+
+
 def _worker_pid(tag: str, rank: int) -> int | None:
     """The training process of `rank` among the processes started with GPT2ZH_TEST_TAG=tag
     (torchrun gives its workers RANK; the launcher itself has none)."""

@@ -85,12 +85,21 @@ class PackedReader:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for key in ("seed", "num_rows", "global_batch"):
+        """Resumes at the saved position, also under another global batch (another number of
+        processes or micro-batches): the rows already read this epoch must then be a whole
+        number of the new batches, and the order is the same (it depends on seed and epoch)."""
+        for key in ("seed", "num_rows"):
             if state[key] != getattr(self, key):
                 raise ValueError(
                     f"reader state has {key}={state[key]}, reader {getattr(self, key)}"
                 )
-        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        rows = int(state["step"]) * int(state["global_batch"])
+        if rows % self.global_batch:
+            raise ValueError(
+                f"the run stopped {rows} rows into epoch {state['epoch']}, not a whole number "
+                f"of global batches of {self.global_batch} rows"
+            )
+        self.epoch, self.step = int(state["epoch"]), rows // self.global_batch
 
     # --- data -----------------------------------------------------------------------------
     def _epoch_order(self, epoch: int) -> np.ndarray:

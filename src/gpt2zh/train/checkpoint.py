@@ -95,10 +95,21 @@ OBSERVATION_KEYS = frozenset(
 )  # fmt: skip
 
 
-def run_fingerprint(spec: dict[str, Any], mix_dir: Path, tokenizer_dir: Path) -> str:
+#: How a step's rows are spread over processes and micro-batches. They leave the run's
+#: trajectory alone as long as the rows per optimizer step stay the same (each step reads the
+#: same rows of the same epoch order, however split), so only that product is fingerprinted:
+#: a run preempted on 8 GPUs goes on on 4 with grad_accum doubled.
+LAYOUT_KEYS = frozenset({"gpus", "accelerate_config", "batch_size", "grad_accum"})
+
+
+def run_fingerprint(
+    spec: dict[str, Any], mix_dir: Path, tokenizer_dir: Path, world_size: int = 1
+) -> str:
     """What a checkpoint belongs to: the model and training settings, the mixed shards (their
     sha256 from the manifest) and the tokenizer. Another fingerprint is another run."""
-    train = {k: v for k, v in spec["train"].items() if k not in OBSERVATION_KEYS}
+    t = spec["train"]
+    train = {k: v for k, v in t.items() if k not in OBSERVATION_KEYS | LAYOUT_KEYS}
+    train["rows_per_step"] = int(t["batch_size"]) * int(t["grad_accum"]) * world_size
     manifest = json.loads((Path(mix_dir) / "manifest.json").read_text("utf-8"))
     shards = [s["sha256"] for s in manifest["train"]["shards"]]
     tokenizer = sha256_of(Path(tokenizer_dir) / "tokenizer.json")[1]
@@ -284,10 +295,13 @@ class Checkpoints:
             options=StateDictOptions(full_state_dict=True),
         )
         rng = path / f"rng-{acc.process_index}.pt"
-        if not rng.is_file():
-            raise CheckpointError(
-                f"{path} has no RNG state for process {acc.process_index}: it was saved with "
-                "fewer processes; resume with the same number of processes"
+        if rng.is_file():
+            set_rng_state(torch.load(rng, weights_only=True))
+        else:  # resumed on more processes than saved it
+            log.warning(
+                "%s has no RNG state for process %d (saved by fewer processes): its dropout "
+                "stream starts afresh from seed + rank",
+                path,
+                acc.process_index,
             )
-        set_rng_state(torch.load(rng, weights_only=True))
         return json.loads((path / "state.json").read_text("utf-8"))

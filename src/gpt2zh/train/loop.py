@@ -173,7 +173,7 @@ def train(
     if t["compile"]:
         model = torch.compile(model)
 
-    fingerprint = run_fingerprint(spec, Path(mix_dir), Path(tokenizer_dir))
+    fingerprint = run_fingerprint(spec, Path(mix_dir), Path(tokenizer_dir), acc.num_processes)
     ckpts = Checkpoints(out_dir / "checkpoints", acc, int(t["keep_checkpoints"]), fingerprint)
     step, tokens, elapsed = 0, 0, 0.0
     if (latest := ckpts.latest_valid()) is not None:
@@ -193,7 +193,9 @@ def train(
         enabled=acc.is_main_process,
         tensorboard=bool(t["tensorboard"]),
     )
-    val = eval_batches(data.val, int(t["eval_batches"]))
+    # eval_batches × the rows of an optimizer step, the first of the val split: the same rows
+    # however a step is split over processes and micro-batches, so val curves stay comparable
+    val = eval_batches(data.val, int(t["eval_batches"]) * accum)
     peak = peak_flops(acc.device)
 
     def save() -> Path:
