@@ -75,3 +75,13 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tiny_workdir(tmp_path_factory.mktemp("tiny"))
     run_snakemake(work, configfile=TINY)
     return work
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(mix, tokenizer) of the training tests: five poems packed into 32-token rows; read only."""
+    from train_fixtures import make_mix, make_tokenizer
+
+    root = tmp_path_factory.mktemp("data")
+    tok = make_tokenizer(root / "tokenizer")
+    return make_mix(root / "mix", tok), root / "tokenizer"

@@ -18,30 +18,14 @@ from gpt2zh.errors import UserError
 from gpt2zh.train import checkpoint as ck
 from gpt2zh.train.log import read_jsonl
 from gpt2zh.train.loop import TrainingStopped, train
-from train_fixtures import REPO, make_mix, make_tokenizer, spec
+from train_fixtures import REPO, curve, make_mix, make_tokenizer, spec
 
 # dropout > 0 so that resuming must restore the RNG too; 9 steps, checkpoints every 3.
 SPEC = spec(dropout=0.1, max_steps=9, checkpoint_every=3, eval_every=3, keep_checkpoints=3)
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("data")
-    tok = make_tokenizer(root / "tokenizer")
-    return make_mix(root / "mix", tok), root / "tokenizer"
-
-
 def _run(data: tuple[Path, Path], out: Path, s: dict[str, Any] = SPEC, **kw: Any) -> Any:
     return train(s, data[0], data[1], out, threads=1, **kw)
-
-
-def _curve(out: Path) -> list[tuple[int, str, float]]:
-    return [
-        (r["step"], k, r[k])
-        for r in read_jsonl(out / "log.jsonl")
-        for k in ("train.loss", "val.loss")
-        if k in r
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +38,10 @@ def straight(data: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) 
 def test_uninterrupted_run_learns_and_saves_a_loadable_model(straight: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
-    curve = _curve(straight)
-    val = [v for _, k, v in curve if k == "val.loss"]
+    points = curve(straight)
+    val = [v for _, k, v in points if k == "val.loss"]
     assert len(val) == 4 and val[-1] < val[0]  # step 0 (untrained), 3, 6, 9
-    assert [s for s, k, _ in curve if k == "train.loss"] == list(range(1, 10))
+    assert [s for s, k, _ in points if k == "train.loss"] == list(range(1, 10))
     rec = next(r for r in read_jsonl(straight / "log.jsonl") if r["step"] == 9 and "train.lr" in r)
     assert rec["tokens"] == 9 * 2 * 32 and rec["train.tokens_per_s"] > 0 and rec["train.grad_norm"]
     model = AutoModelForCausalLM.from_pretrained(straight / "model")
@@ -85,7 +69,7 @@ def test_sigterm_saves_and_resume_is_exact(
         _run(data, tmp_path, on_step=kill_at_4)
     assert ck.list_checkpoints(tmp_path / "checkpoints")[0][0] == 5
     _run(data, tmp_path)
-    assert _curve(tmp_path) == _curve(straight)
+    assert curve(tmp_path) == curve(straight)
     from safetensors.torch import load_file
 
     w1 = load_file(straight / "model" / "model.safetensors")
@@ -123,7 +107,7 @@ def test_accelerate_launch_pause_then_resume_matches(
     second = subprocess.run(cmd, capture_output=True, text=True)
     assert second.returncode == 0, second.stderr
     assert "resumed from" in second.stderr and "step-00000004" in second.stderr
-    assert _curve(tmp_path / "run") == _curve(straight)
+    assert curve(tmp_path / "run") == curve(straight)
 
 
 def test_nan_loss_stops_and_names_the_last_good_checkpoint(
@@ -158,7 +142,7 @@ def test_corrupt_checkpoint_falls_back_to_the_previous(
     assert "checkpoint step 6 is corrupt (model.safetensors does not match its sha256)" in (
         caplog.text
     )
-    assert _curve(tmp_path) == _curve(straight)  # resumed from step 3, same curve
+    assert curve(tmp_path) == curve(straight)  # resumed from step 3, same curve
 
 
 def test_disk_full_while_saving_keeps_the_previous_checkpoint(
@@ -234,6 +218,6 @@ def test_checkpoints_of_another_config_are_set_aside_not_resumed(
     with caplog.at_level(logging.WARNING):
         _run(data, tmp_path)  # SPEC: another learning rate, another run
     assert "belong to another config or other data" in caplog.text
-    assert _curve(tmp_path) == _curve(straight)  # from scratch, step for step
+    assert curve(tmp_path) == curve(straight)  # from scratch, step for step
     stale = tmp_path / "checkpoints.stale" / ck.run_fingerprint(other, *data)
     assert [s for s, _ in ck.list_checkpoints(stale)] == [6, 3]

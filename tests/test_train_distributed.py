@@ -27,20 +27,13 @@ from safetensors.torch import load_file
 from gpt2zh.train import checkpoint as ck
 from gpt2zh.train.log import read_jsonl
 from gpt2zh.train.loop import train
-from train_fixtures import REPO, make_mix, make_tokenizer, spec
+from train_fixtures import REPO, curve, spec
 
 pytestmark = pytest.mark.slow
 
 ACC = REPO / "workflow" / "accelerate"
 BIN = Path(sys.executable).parent
 STEPS = dict(max_steps=9, checkpoint_every=3, eval_every=3, keep_checkpoints=3)
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("data")
-    tok = make_tokenizer(root / "tokenizer")
-    return make_mix(root / "mix", tok), root / "tokenizer"
 
 
 def _free_port() -> int:
@@ -137,15 +130,6 @@ def _two_nodes(data: tuple[Path, Path], out: Path, s: dict[str, Any], *extra: st
     return _done(*launched)
 
 
-def _curve(out: Path) -> list[tuple[int, str, float]]:
-    return [
-        (r["step"], k, r[k])
-        for r in read_jsonl(out / "log.jsonl")
-        for k in ("train.loss", "val.loss")
-        if k in r
-    ]
-
-
 def _weights(out: Path) -> dict[str, torch.Tensor]:
     return load_file(out / "model" / "model.safetensors")
 
@@ -160,7 +144,7 @@ def test_two_processes_train_what_one_process_trains_on_their_global_batch(
     two = tmp_path / "two"
     log = _one_node(data, two, spec(dropout=0.0, batch_size=2, **STEPS))
     assert log.count("hashing 5 of 5 shards") == 1  # the main process alone reads every byte
-    c1, c2 = _curve(one), _curve(two)
+    c1, c2 = curve(one), curve(two)
     assert [(s, k) for s, k, _ in c1] == [(s, k) for s, k, _ in c2]
     assert max(abs(a[2] - b[2]) for a, b in zip(c1, c2, strict=True)) < 1e-5
     w1, w2 = _weights(one), _weights(two)
@@ -186,7 +170,7 @@ def test_two_node_launchers_pause_and_resume_the_one_node_run_exactly(
     assert not torch.equal(*rng)  # seed + rank: the processes drop different units
     resumed = _two_nodes(data, nodes, s)
     assert resumed.count("resumed from") == 2 and "step-00000004" in resumed
-    assert _curve(nodes) == _curve(straight)
+    assert curve(nodes) == curve(straight)
     w1, w2 = _weights(straight), _weights(nodes)
     assert w1.keys() == w2.keys() and all(torch.equal(w1[k], w2[k]) for k in w1)
 
@@ -205,7 +189,7 @@ def test_a_run_goes_on_on_another_number_of_processes(
     assert log.count("resumed from") == 2 and "step-00000003" in log
     assert "no RNG state for process 1" in log
     train(one, data[0], data[1], run, threads=1)
-    c1, c2 = _curve(ref), _curve(run)
+    c1, c2 = curve(ref), curve(run)
     assert [(s, k) for s, k, _ in c1] == [(s, k) for s, k, _ in c2]
     assert max(abs(a[2] - b[2]) for a, b in zip(c1, c2, strict=True)) < 1e-5
     assert not (tmp_path / "run" / "checkpoints.stale").exists()
@@ -265,7 +249,7 @@ def test_sigterm_to_one_process_stops_all_after_the_same_step(
         "rng-0.pt", "rng-1.pt"
     ]  # fmt: skip
     _one_node(data, run, s)
-    assert _curve(run) == _curve(straight)
+    assert curve(run) == curve(straight)
 
 
 def test_processes_that_each_see_a_world_of_one_are_refused(

@@ -88,3 +88,15 @@ def spec(**train: Any) -> dict[str, Any]:
         block = "model" if key in out["model"] else "train"
         out[block][key] = value
     return out
+
+
+def curve(out: Path) -> list[tuple[int, str, float]]:
+    """(step, train.loss | val.loss, value) of a run's log, in order."""
+    from gpt2zh.train.log import read_jsonl
+
+    return [
+        (r["step"], k, r[k])
+        for r in read_jsonl(out / "log.jsonl")
+        for k in ("train.loss", "val.loss")
+        if k in r
+    ]
