@@ -229,6 +229,27 @@ def test_train_on_the_tiny_mix(tiny_run: Path) -> None:
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+def test_snakemake_train_on_two_processes(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train.gpus: 2` with multi_gpu.yaml, as on a GPU node, with gloo for NCCL: the rule's
+    launcher starts two DDP processes, the mix's rows per step double, one model comes out."""
+    cfg = yaml.safe_load(TINY.read_text("utf-8"))
+    cfg["run"] = "ddp"
+    cfg["train"].update(gpus=2, accelerate_config="multi_gpu.yaml")
+    config = tmp_path / "ddp.yaml"
+    config.write_text(yaml.safe_dump(cfg, allow_unicode=True), "utf-8")
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
+    run_snakemake(tiny_run, "train", configfile=config)
+    out = tiny_run / "results" / "train" / "ddp"
+    log = (tiny_run / "logs" / "train" / "ddp.log").read_text("utf-8")
+    assert "--num_processes 2" in log and "gpt2zh.train" in log
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text("utf-8").splitlines()]
+    seq = json.loads((tiny_run / "results" / "mix" / "manifest.json").read_text("utf-8"))["seq_len"]
+    assert max(r["tokens"] for r in records) == 6 * 2 * 2 * seq  # steps × rows × processes
+    assert (out / "model" / "model.safetensors").is_file()
+
+
 def test_eval_on_the_tiny_model(tiny_run: Path) -> None:
     """`snakemake eval` on the model trained above: every key the reports read, the trained
     model beats the untrained one, eval.md renders, a rerun has nothing to do. (Six steps on
