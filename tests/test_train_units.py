@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -101,3 +102,16 @@ def test_plan_cli_prints_the_table() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "recommended model" in out.stdout and "WARNING" in out.stdout
+
+
+def test_a_checkpoint_waits_for_every_process_file_then_names_the_missing(tmp_path: Path) -> None:
+    import threading
+
+    from gpt2zh.train.checkpoint import CheckpointError, _await_files
+
+    (tmp_path / "rng-0.pt").write_bytes(b"")
+    late = threading.Timer(0.3, (tmp_path / "rng-1.pt").write_bytes, [b""])
+    late.start()
+    _await_files(tmp_path, ["rng-0.pt", "rng-1.pt"], timeout_s=10)  # appears after 0.3 s
+    with pytest.raises(CheckpointError, match=r"rng-2.pt not visible after 1 s: .*shares"):
+        _await_files(tmp_path, ["rng-0.pt", "rng-2.pt"], timeout_s=1)

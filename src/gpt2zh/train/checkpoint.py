@@ -23,6 +23,7 @@ import os
 import random
 import re
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,20 @@ def full_state(
     return weights, optim
 
 
+def _await_files(folder: Path, names: list[str], timeout_s: float = 120.0) -> None:
+    """Waits until every process's file is visible here: on a network filesystem another
+    node's file can appear seconds after it was closed, and a manifest written before would
+    leave that process's RNG out of the checkpoint."""
+    deadline = time.monotonic() + timeout_s
+    while missing := [n for n in names if not (folder / n).is_file()]:
+        if time.monotonic() > deadline:
+            raise CheckpointError(
+                f"{folder}: {', '.join(missing)} not visible after {timeout_s:.0f} s: is the "
+                "checkpoint folder on a filesystem every node shares?"
+            )
+        time.sleep(0.5)
+
+
 class Checkpoints:
     """Save and restore the training state under `root`; `accelerator` coordinates processes."""
 
@@ -231,6 +246,7 @@ class Checkpoints:
             ) from e
         acc.wait_for_everyone()
         if acc.is_main_process:
+            _await_files(tmp, [f"rng-{r}.pt" for r in range(acc.num_processes)])
             files = {p.name: sha256_of(p)[1] for p in sorted(tmp.iterdir())}
             with open(tmp / "manifest.json", "w", encoding="utf-8") as f:
                 json.dump({"step": step, "files": files}, f, indent=1)
