@@ -99,8 +99,13 @@ def eval_json(datasets: list[str], run: str = "tiny") -> dict[str, Any]:
 
 def log_records(steps: int = 6, mfu: bool = False) -> list[dict[str, Any]]:
     """RunLog's records: val at 0, train every step (MFU only on a GPU), val every 3 steps."""
-    out: list[dict[str, Any]] = [{"step": 0, "val.loss": 6.5, "tokens": 0}]
+    start = {"run.start": "scratch", "run.processes": 1, "run.device": "cpu",
+             "run.precision": "fp32", "run.rows_per_step": 2, "run.tokens_per_step": 64,
+             "run.max_steps": steps}  # fmt: skip
+    out: list[dict[str, Any]] = [{"step": 0, **start}, {"step": 0, "val.loss": 6.5, "tokens": 0}]
     for s in range(1, steps + 1):
+        if s == 4:  # resumed from the checkpoint of step 3 on two processes
+            out.append({"step": 3, **start, "run.start": "resumed", "run.processes": 2})
         rec = {"step": s, "train.loss": 6.5 - s / 4, "train.lr": 3e-4 * min(s, 2) / 2,
                "train.grad_norm": 1.5, "tokens": 64 * s, "train.tokens_per_s": 6000.0 + 100 * s,
                "elapsed_s": 0.1 * s}  # fmt: skip

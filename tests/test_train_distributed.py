@@ -193,6 +193,11 @@ def test_a_run_goes_on_on_another_number_of_processes(
     assert [(s, k) for s, k, _ in c1] == [(s, k) for s, k, _ in c2]
     assert max(abs(a[2] - b[2]) for a, b in zip(c1, c2, strict=True)) < 1e-5
     assert not (tmp_path / "run" / "checkpoints.stale").exists()
+    starts = [r for r in read_jsonl(run / "log.jsonl") if "run.start" in r]
+    assert [(r["step"], r["run.start"], r["run.processes"]) for r in starts] == [
+        (0, "scratch", 1), (3, "resumed", 2), (6, "resumed", 1)
+    ]  # fmt: skip
+    assert {(r["run.rows_per_step"], r["run.device"]) for r in starts} == {(4, "cpu")}
 
 
 def _worker_pid(tag: str, rank: int) -> int | None:

@@ -33,6 +33,7 @@ def model_context(
         "eval": evaluation,
         "split_order": order,
         "curves": training_curves(records),
+        "starts": [r for r in records if "run.start" in r],
         "bits_svg": hbar_svg(
             order,
             [[splits[s][k]["bits_per_char"] for s in order] for k in SYSTEMS],

@@ -70,7 +70,12 @@ class RunLog:
         self._file.flush()
         if self.tb is not None:
             for key, v in rec.items():
-                if key != "step" and isinstance(v, int | float) and math.isfinite(v):
+                if (
+                    key != "step"
+                    and not key.startswith("run.")  # the run's set-up, not a curve
+                    and isinstance(v, int | float)
+                    and math.isfinite(v)
+                ):
                     self.tb.add_scalar(key.replace(".", "/", 1), v, step)
         if self.bar is not None and "train.loss" in rec:
             self.bar.set_postfix(

@@ -35,7 +35,7 @@ from gpt2zh.train.checkpoint import (
 )
 from gpt2zh.train.data import eval_batches, open_data
 from gpt2zh.train.log import RunLog
-from gpt2zh.train.mfu import mfu, model_flops_per_token, peak_flops
+from gpt2zh.train.mfu import device_name, mfu, model_flops_per_token, peak_flops
 from gpt2zh.train.model import build_model, gpt2_config, param_groups
 
 log = logging.getLogger(__name__)
@@ -195,6 +195,19 @@ def train(
     )
     # eval_batches × the rows of an optimizer step, the first of the val split: the same rows
     # however a step is split over processes and micro-batches, so val curves stay comparable
+    # one record per (re)start: the report says on what, and from where, each part ran
+    runlog.record(
+        step,
+        **{
+            "run.start": "resumed" if step else "scratch",
+            "run.processes": acc.num_processes,
+            "run.device": device_name(acc.device),
+            "run.precision": {"no": "fp32"}.get(acc.mixed_precision, acc.mixed_precision),
+            "run.rows_per_step": data.train.global_batch * accum,
+            "run.tokens_per_step": tokens_per_step,
+            "run.max_steps": max_steps,
+        },
+    )
     val = eval_batches(data.val, int(t["eval_batches"]) * accum)
     peak = peak_flops(acc.device)
 

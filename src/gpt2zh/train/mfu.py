@@ -53,6 +53,14 @@ def model_flops_per_token(model: torch.nn.Module, seq_len: int) -> int:
     return flops_per_token(n, cfg.n_layer, cfg.n_head, cfg.n_embd // cfg.n_head, seq_len)
 
 
+def device_name(device: torch.device | str) -> str:
+    """The card's name on CUDA (what MFU's peak is looked up by), else the device type."""
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        return torch.cuda.get_device_name(device)
+    return device.type
+
+
 def peak_flops(device: torch.device | str) -> float | None:
     """Peak dense bf16 FLOP/s of one device, or None when unknown (CPU, an unlisted GPU).
     `GPT2ZH_PEAK_TFLOPS` overrides the table."""
