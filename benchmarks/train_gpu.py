@@ -184,11 +184,12 @@ def main() -> None:
         torch.set_num_threads(min(2, torch.get_num_threads()))
 
     card = torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor()
-    versions = {pkg: md.version(pkg) for pkg in ("torch", "transformers", "accelerate", "gpt2zh")}
-    try:
-        versions["flash-attn"] = md.version("flash-attn")
-    except md.PackageNotFoundError:
-        versions["flash-attn"] = "not installed"
+    versions = {}
+    for pkg in ("torch", "transformers", "accelerate", "gpt2zh", "flash-attn"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:  # gpt2zh from PYTHONPATH=src on a GPU image
+            versions[pkg] = "not installed"
     print(f"device: {device.type} {card or platform.machine()}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     print(

@@ -205,6 +205,24 @@ def test_benchmark_runs_on_cpu_with_a_tiny_model() -> None:
         assert word in out.stdout
 
 
+def test_gpu_session_script_runs_its_checks_on_cpu(tmp_path: Path) -> None:
+    """The one-command GPU check (benchmarks/gpu_session.py), in its CPU mode: prepared data,
+    a straight run, a paused and resumed one equal to it, the model loads and generates."""
+    script = str(REPO / "benchmarks" / "gpu_session.py")
+    prep = [sys.executable, script, "prepare", str(tmp_path / "s"), "--no-download"]
+    subprocess.run([*prep, "--steps", "4"], check=True, capture_output=True, timeout=120)
+    run = [sys.executable, script, "run", str(tmp_path / "s"), "--out", str(tmp_path / "out")]
+    proc = subprocess.run(
+        [*run, "--configs", "cpu.yaml", "--no-benchmark"], capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "out" / "gpu_session.json").read_text("utf-8"))
+    cpu = report["cpu"]
+    assert [cpu[k]["rc"] for k in ("straight", "paused", "resumed")] == [0, 0, 0]
+    assert cpu["resume_max_abs_diff"] == 0.0 and cpu["model_generates"].startswith("床前")
+
+
 def test_checkpoints_of_another_config_are_set_aside_not_resumed(
     data: tuple[Path, Path], straight: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
