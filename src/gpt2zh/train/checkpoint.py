@@ -31,7 +31,12 @@ from typing import Any
 import torch
 from accelerate.utils import broadcast
 from safetensors.torch import load_file, save_file
-from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_state_dict,
+    set_state_dict,
+)
 
 from gpt2zh.digest import sha256_of
 from gpt2zh.errors import UserError
@@ -152,8 +157,6 @@ def full_state(
     getting empty dicts. A collective under FSDP: call it on every process."""
     opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
     if optimizer is None:
-        from torch.distributed.checkpoint.state_dict import get_model_state_dict
-
         weights, optim = get_model_state_dict(model, options=opts), {}
     else:
         weights, optim = get_state_dict(model, optimizer, options=opts)
@@ -297,7 +300,7 @@ class Checkpoints:
     ) -> dict[str, Any]:
         """Restores weights, optimizer and this process's RNG; returns state.json. Each process
         reads the full state from the shared folder (as it reads its own RNG file) and keeps its
-        part: broadcasting from rank 0 hangs for DDP's plain tensors (torch 2.13)."""
+        part (broadcasting it from rank 0 instead hung under DDP here, torch 2.13)."""
         acc = self.acc
         weights = load_file(str(path / "model.safetensors"))
         for alias, name in tied_aliases(acc.unwrap_model(model)).items():

@@ -193,8 +193,6 @@ def train(
         enabled=acc.is_main_process,
         tensorboard=bool(t["tensorboard"]),
     )
-    # eval_batches × the rows of an optimizer step, the first of the val split: the same rows
-    # however a step is split over processes and micro-batches, so val curves stay comparable
     # one record per (re)start: the report says on what, and from where, each part ran
     runlog.record(
         step,
@@ -208,6 +206,8 @@ def train(
             "run.max_steps": max_steps,
         },
     )
+    # eval_batches × the rows of an optimizer step, the first of the val split: the same rows
+    # however a step is split over processes and micro-batches, so val curves stay comparable
     val = eval_batches(data.val, int(t["eval_batches"]) * accum)
     peak = peak_flops(acc.device)
 
