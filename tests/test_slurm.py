@@ -231,6 +231,7 @@ def test_multinode_train_sbatch(multinode_jobs: dict) -> None:
     assert _flag(words, "--ntasks-per-gpu") is None
     assert _flag(words, "--cpus-per-task") == "64"
     assert _flag(words, "--mem") == "256000"
+    assert "--signal=TERM@300" in words  # SIGTERM 5 min before the limit: checkpoint, then stop
 
 
 def _launch_args(shellcmd: str) -> tuple[list[str], list[str]]:
