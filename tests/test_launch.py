@@ -99,6 +99,13 @@ def test_two_jobs_on_one_node_rendezvous_on_different_ports() -> None:
     ]
 
 
+@pytest.mark.parametrize("config", ["multi_gpu.yaml", "fsdp.yaml"])
+def test_a_parallel_config_without_gpus_is_refused(config: str) -> None:
+    """Its num_processes would start that many CPU processes, each training alone."""
+    with pytest.raises(LaunchError, match=r"train.gpus is 0 \(CPU\) but .* set train.gpus"):
+        _cmd(config, gpus=0)
+
+
 def test_several_gpus_need_a_parallel_config() -> None:
     with pytest.raises(LaunchError, match="MULTI_GPU or FSDP"):
         _cmd("single_gpu.yaml", gpus=4)

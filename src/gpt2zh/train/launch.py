@@ -112,14 +112,22 @@ def rendezvous_port(env: Mapping[str, str], port: int | None = None) -> int:
     return BASE_PORT + (int(job) % PORT_SPREAD if job.isdigit() else 0)
 
 
+def _distributed_type(cfg: Mapping[str, object]) -> str:
+    return str(cfg.get("distributed_type", "NO"))
+
+
+def _read(config_file: Path) -> dict[str, object]:
+    return yaml.safe_load(config_file.read_text("utf-8")) or {}
+
+
 def _check_config(config_file: Path, processes: int, nodes: int) -> None:
     """Fails before any process starts if the accelerate config would run the processes as
     independent single-process jobs, or give several nodes a master address that only
     torchrun's static rendezvous reads."""
     if processes <= 1:
         return
-    cfg = yaml.safe_load(config_file.read_text("utf-8")) or {}
-    kind = str(cfg.get("distributed_type", "NO"))
+    cfg = _read(config_file)
+    kind = _distributed_type(cfg)
     if kind not in PARALLEL_TYPES:
         raise LaunchError(
             f"{config_file.name}: distributed_type {kind} runs one process; {processes} GPUs "
@@ -151,6 +159,12 @@ def accelerate_args(req: Request, env: Mapping[str, str]) -> list[str]:
             "--rdzv_backend", "c10d",
         ]  # fmt: skip
     if gpus == 0:
+        kind = _distributed_type(_read(req.config_file))
+        if kind in PARALLEL_TYPES:
+            raise LaunchError(
+                f"train.gpus is 0 (CPU) but {req.config_file.name} is a {kind} config, which "
+                "starts one process per GPU: set train.gpus, or use cpu.yaml"
+            )
         return ["--num_cpu_threads_per_process", str(req.threads)]
     if gpus > 1:
         _check_config(req.config_file, gpus, 1)
