@@ -110,9 +110,12 @@ def test_accelerate_launch_pause_then_resume_matches(
     assert curve(tmp_path / "run") == curve(straight)
 
 
+@pytest.mark.parametrize("log_every", [1, 4])
 def test_nan_loss_stops_and_names_the_last_good_checkpoint(
-    data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log_every: int
 ) -> None:
+    """With log_every 4 the host syncs at steps 1, 3, 4 and 6 only: the NaN of step 5 is found
+    at step 6, named as step 5, and step 6's checkpoint is not written."""
     from gpt2zh.train import loop
 
     real, calls = loop.train_step, []
@@ -124,7 +127,7 @@ def test_nan_loss_stops_and_names_the_last_good_checkpoint(
 
     monkeypatch.setattr(loop, "train_step", poisoned)
     with pytest.raises(TrainingStopped, match=r"loss is nan at step 5.*step-00000003"):
-        _run(data, tmp_path)
+        _run(data, tmp_path, {**SPEC, "train": {**SPEC["train"], "log_every": log_every}})
     assert [s for s, _ in ck.list_checkpoints(tmp_path / "checkpoints")] == [3]
 
 

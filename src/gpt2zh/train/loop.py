@@ -41,6 +41,12 @@ from gpt2zh.train.model import build_model, gpt2_config, param_groups
 log = logging.getLogger(__name__)
 
 
+#: Most steps between two host syncs (loss check, SIGTERM agreement) when log_every is larger:
+#: a SIGTERM is acted on within this many steps, and between syncs the GPU never waits for
+#: the host.
+SYNC_EVERY_MAX = 20
+
+
 class TrainingStopped(UserError):
     """The run stopped early (non-finite loss, SIGTERM); the message says what to do."""
 
@@ -228,37 +234,46 @@ def train(
     try:
         if step == 0:
             runlog.record(0, **{"val.loss": evaluate(model, val, acc), "tokens": 0})
-        window_tokens, window_s = 0, 0.0
+        window_tokens, window_s, pending = 0, 0.0, []
+        sync_every = max(1, min(int(t["log_every"]), SYNC_EVERY_MAX))
+        t_last = time.perf_counter()
         while step < max_steps:
-            t0 = time.perf_counter()
             lr = scheduler.get_last_lr()[0]
             batches = [data.train.next_batch() for _ in range(accum)]
             if pin:  # from pinned memory the copy to the GPU runs async (non_blocking)
                 batches = [b.pin_memory() for b in batches]
             loss, norm = train_step(model, optimizer, batches, acc, float(t["grad_clip"]))
             scheduler.step()
-            # one reduce (it syncs: timing is honest) carries the loss and whether any process
-            # got SIGTERM, so all stop after the same step: a process saving while another
-            # trains on would leave both waiting in different collectives
-            signalled = torch.tensor(float(bool(stop)), device=loss.device)
-            synced = acc.reduce(torch.stack([loss.float(), signalled]), reduction="sum")
-            loss_value, stopping = float(synced[0]) / acc.num_processes, bool(synced[1] > 0)
             step, tokens = step + 1, tokens + tokens_per_step
-            if not math.isfinite(loss_value):
-                last = list_checkpoints(ckpts.root)
-                raise TrainingStopped(
-                    f"loss is {loss_value} at step {step}: stopped without saving; the last good "
-                    f"checkpoint is {last[0][1].name if last else 'none (none saved yet)'} "
-                    "(lower train.lr, or check the data)"
-                )
-            dt = time.perf_counter() - t0
-            elapsed, window_tokens, window_s = (
-                elapsed + dt,
-                window_tokens + tokens_per_step,
-                window_s + dt,
-            )
+            pending.append(loss.float())
+            window_tokens += tokens_per_step
             runlog.advance()
-            if step % int(t["log_every"]) == 0 or step == 1 or step == max_steps:
+            logs = step % int(t["log_every"]) == 0 or step == 1 or step == max_steps
+            evals = step % int(t["eval_every"]) == 0 or step == max_steps
+            saves = step % int(t["checkpoint_every"]) == 0 or step == until_step
+            if not (logs or evals or saves or step % sync_every == 0):
+                if on_step is not None:
+                    on_step(step)
+                continue  # no host sync: the GPU runs ahead while the next batch is queued
+            # one reduce (it syncs: timing is honest) carries the losses since the last one and
+            # whether any process got SIGTERM, so all stop after the same step: a process
+            # saving while another trains on would leave both waiting in different collectives
+            signalled = torch.tensor([float(bool(stop))], device=loss.device)
+            synced = acc.reduce(torch.cat([torch.stack(pending), signalled]), reduction="sum")
+            values = (synced[:-1] / acc.num_processes).tolist()
+            stopping, loss_value, first = bool(synced[-1] > 0), values[-1], step - len(values) + 1
+            pending = []
+            bad = next((first + i for i, v in enumerate(values) if not math.isfinite(v)), None)
+            if bad is not None:
+                last = list_checkpoints(ckpts.root)
+                good = last[0][1].name if last else "none (none saved yet)"
+                raise TrainingStopped(
+                    f"loss is {values[bad - first]} at step {bad}: stopped without saving; the "
+                    f"last good checkpoint is {good} (lower train.lr, or check the data)"
+                )
+            now = time.perf_counter()
+            elapsed, window_s = elapsed + now - t_last, window_s + now - t_last
+            if logs:
                 tok_s = window_tokens / window_s
                 runlog.record(
                     step,
@@ -273,9 +288,9 @@ def train(
                     },
                 )
                 window_tokens, window_s = 0, 0.0
-            if step % int(t["eval_every"]) == 0 or step == max_steps:
+            if evals:
                 runlog.record(step, **{"val.loss": evaluate(model, val, acc), "tokens": tokens})
-            if step % int(t["checkpoint_every"]) == 0 or stopping or step == until_step:
+            if saves or stopping:
                 save()
             if stopping:
                 by = f"signal {stop[0]}" if stop else "a signal to another process"
@@ -287,6 +302,7 @@ def train(
                 return {"step": step, "paused": True}
             if on_step is not None:
                 on_step(step)
+            t_last = time.perf_counter()  # evaluation and checkpoints are not training time
     finally:
         signal.signal(signal.SIGTERM, old_handler)
         runlog.close()
