@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # train_fixtures: the training tests' data and curves
 #: The packages the GPU image lacks: jsonschema and those of its dependencies it does not hold.
 CARRIED = ("jsonschema", "jsonschema-specifications", "referencing", "rpds-py")
 STEPS = 30
 
 
 def prepare(folder: Path, download: bool, steps: int = STEPS) -> None:
-    sys.path.insert(0, str(REPO / "tests"))
     from train_fixtures import make_mix, make_tokenizer, spec
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -78,19 +78,10 @@ def _launch(
     return {"rc": rc, "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def _curve(run: Path) -> list[tuple[int, str, float]]:
-    from gpt2zh.train.log import read_jsonl
-
-    return [
-        (r["step"], k, r[k])
-        for r in read_jsonl(run / "log.jsonl")
-        for k in ("train.loss", "val.loss")
-        if k in r
-    ]
-
-
 def _gap(a: Path, b: Path) -> float | None:
-    ca, cb = _curve(a), _curve(b)
+    from train_fixtures import curve
+
+    ca, cb = curve(a), curve(b)
     if not ca or [x[:2] for x in ca] != [x[:2] for x in cb]:
         return None
     return max(abs(x[2] - y[2]) for x, y in zip(ca, cb, strict=True))

@@ -67,10 +67,7 @@ def peak_flops(device: torch.device | str) -> float | None:
     override = os.environ.get("GPT2ZH_PEAK_TFLOPS")
     if override:
         return float(override) * 1e12
-    device = torch.device(device)
-    if device.type != "cuda" or not torch.cuda.is_available():
-        return None
-    name = torch.cuda.get_device_name(device)
+    name = device_name(device)  # "cpu" on CPU: no GPU's name contains it
     for key, tflops in PEAK_TFLOPS_BF16:
         if key in name:
             return tflops * 1e12
