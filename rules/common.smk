@@ -4,11 +4,21 @@ from gpt2zh import layout
 from gpt2zh.config import dataset_spec, source_spec, spec_json, validate_config
 from gpt2zh.dedup.spec import dedup_spec
 from gpt2zh.shards import shard_name
+from gpt2zh.sources.lock import with_lock
 
 # Fail before planning anything if the config is wrong; the error names the key path.
 CFG = validate_config(config)
 DATASETS = sorted(CFG["datasets"])
 SOURCES = sorted({CFG["datasets"][d]["source"] for d in DATASETS})
+# hf sources fetch the commits locked beside the first config file (<config>.lock.yaml); the
+# path is relative so that moving the checkout does not change a rule's params.
+CONFIG_PATH = os.path.relpath(
+    (workflow.overwrite_configfiles or [os.path.join(workflow.basedir, "config.yaml")])[0]
+)
+
+
+def download_spec(source):
+    return spec_json(with_lock(source_spec(CFG, source), CONFIG_PATH))
 
 # Bump when a stage's output changes meaning: Snakemake reruns jobs whose params changed.
 VERSION = {

@@ -10,7 +10,7 @@ rule download:
         layout.log("download", "{source}"),
     retries: 1
     params:
-        spec=lambda w: spec_json(source_spec(CFG, w.source)),
+        spec=lambda w: download_spec(w.source),
         out=lambda w, output: os.path.dirname(output[0]),
         version=VERSION["download"],
     shell:

@@ -1,4 +1,5 @@
-"""A loopback HTTP server for download tests: serves a folder, speaks Range, injects faults.
+"""A loopback HTTP server for download tests: serves a folder, speaks Range and HEAD, injects
+faults.
 
 Tests never touch the internet. This server binds 127.0.0.1 on a free port, records every request
 (method, path, headers) and can be scripted per URL path to misbehave the ways real mirrors do:
@@ -115,8 +116,12 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
             pass
 
-        def do_GET(self) -> None:
-            req = Request("GET", self.path, {k: v for k, v in self.headers.items()})
+        def do_HEAD(self) -> None:
+            self.do_GET(head=True)
+
+        def do_GET(self, head: bool = False) -> None:
+            self.head = head
+            req = Request("HEAD" if head else "GET", self.path, dict(self.headers.items()))
             with server._lock:
                 server.requests.append(req)
             fault = server._take_fault(req.route)
@@ -142,8 +147,11 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             self.send_response(resp.status)
             for key, value in resp.headers.items():
                 self.send_header(key, value)
-            self.send_header("Content-Length", str(len(resp.body)))
+            if "Content-Length" not in resp.headers:
+                self.send_header("Content-Length", str(len(resp.body)))
             self.end_headers()
+            if self.head:
+                return
             if drop_after is None:
                 self.wfile.write(resp.body)
                 return

@@ -46,7 +46,11 @@ def _resolve(args: argparse.Namespace, what: str) -> dict[str, Any]:
     if not (args.config and name):
         raise ConfigError(f"give --spec, or --config FILE together with --{what} NAME")
     cfg = load_config(args.config)
-    return (dataset_spec if what == "dataset" else source_spec)(cfg, name)
+    if what == "dataset":
+        return dataset_spec(cfg, name)
+    from gpt2zh.sources.lock import with_lock
+
+    return with_lock(source_spec(cfg, name), args.config[0])
 
 
 def cmd_download(args: argparse.Namespace) -> None:
@@ -59,6 +63,30 @@ def cmd_download(args: argparse.Namespace) -> None:
         len(manifest["files"]),
         sum(f["bytes"] for f in manifest["files"]),
     )
+
+
+def cmd_lock(args: argparse.Namespace) -> None:
+    from gpt2zh.layout import manifest
+    from gpt2zh.sources.hf import resolve_branch
+    from gpt2zh.sources.lock import lock_path_for, update, with_lock
+
+    cfg = load_config(args.config)
+    hub = sorted(n for n, s in cfg["sources"].items() if s["type"] == "hf")
+    for name in args.source or []:
+        if name not in hub:
+            raise ConfigError(f"--source {name}: not an hf source of the config (those: {hub})")
+    specs = {n: with_lock(source_spec(cfg, n), args.config[0]) for n in args.source or hub}
+    path = lock_path_for(args.config[0])
+    for name, old, new in update(path, specs, resolve_branch):
+        if old == new:
+            sys.stdout.write(f"{name}: {new[:12]} (unchanged)\n")
+            continue
+        sys.stdout.write(f"{name}: {old[:12] if old else '(none)'} → {new[:12]}\n")
+        stale = Path(manifest(name))
+        if stale.exists():  # so the next Snakemake run fetches the new commit
+            stale.unlink()
+            sys.stdout.write(f"  removed {stale}: the next run downloads {new[:12]}\n")
+    sys.stdout.write(f"wrote {path}\n")
 
 
 def cmd_extract(args: argparse.Namespace) -> None:
@@ -481,6 +509,21 @@ def build_parser() -> argparse.ArgumentParser:
     _spec_args(p, "source")
     p.add_argument("--out", type=Path, required=True, help="output folder of this source")
     p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser(
+        "lock",
+        help="resolve the Hub branches of the config's hf sources again and update its lock",
+        description="Downloads of hf sources fetch the commit recorded in <config>.lock.yaml "
+        "(written on a source's first download). This resolves each branch or tag now, "
+        "rewrites the lock and removes the download manifest of every source whose commit "
+        "changed, so the next `snakemake` run fetches the new commit and rebuilds what "
+        "depends on it (run it where you run snakemake).",
+    )
+    p.add_argument(
+        "--config", action="append", type=Path, required=True, metavar="YAML", help="config"
+    )
+    p.add_argument("--source", action="append", help="only this source (repeatable)")
+    p.set_defaults(func=cmd_lock)
 
     p = sub.add_parser(
         "extract",

@@ -1,80 +1,51 @@
-"""`hf` sources: files of a Hugging Face Hub repo at one resolved commit.
+"""`hf` sources: files of a Hugging Face Hub repo at one commit, fetched by `huggingface_hub`.
 
-We talk to the Hub's HTTP API directly (the same endpoints `huggingface_hub.HfApi` calls:
-`/api/{type}s/{repo}/revision/{rev}` for the commit, `/api/{type}s/{repo}/tree/{commit}` for the
-listing, paginated by `Link: rel="next"`) and download with our own client, so that every file
-gets the same resume/retry/verify behaviour as any other source and the listing is pinned to one
-commit: a branch that moves mid-download cannot mix two versions. LFS files are verified against
-the sha256 in the listing, small git files against their git blob sha1.
+The library does the transfer: `HfApi.repo_info` resolves a branch, `list_repo_tree` lists the
+repo at that commit, and `hf_hub_download(revision=<commit>)` fetches each matching file, several
+at once (`download.workers`), through `HF_ENDPOINT` mirrors, with the token from `HF_TOKEN` or
+`hf auth login` (sent to the Hub only, never to the CDN an LFS file redirects to), over Xet when
+`hf_xet` is installed, retrying a dropped connection from where it stopped. Files land in
+`out/files` (or, with `download.hf_cache`, in the Hugging Face cache, shared with `datasets` and
+`transformers` and never copied), and a file already there at the same commit is not fetched again.
 
-`HF_ENDPOINT` selects a mirror; `HF_TOKEN` is sent as a bearer token to the endpoint only (never
-to a CDN it redirects to) and is scrubbed from every error message.
+What stays ours: the commit comes from the lock (`lock.py`) so a moving branch never changes a
+rebuild; `patterns` use our globs (`*` stays in one folder, `**` spans folders) rather than the
+library's fnmatch, so a pattern means the same for every source type; every file is verified
+against the listing (sha256 for LFS files, the git blob sha1 for small ones) and a mismatch
+deletes it; the manifest records each file's sha256; failures name what to do, and a token a
+server echoes is scrubbed from every message.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
-import urllib.parse
-from dataclasses import dataclass
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gpt2zh.globs import as_list, glob_match
 
-from .errors import ChecksumError, DownloadError, HTTPStatusError, UnreachableError
-from .http import Fetched, Options, fetch, get_json
+from ..digest import sha256_of
+from . import lock
+from .errors import ChecksumError, DownloadError
+from .http import Options
 from .manifest import SourceFiles, file_entry
 from .paths import safe_relpath
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
 
 def hub_endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-
-
-@dataclass(frozen=True)
-class Hub:
-    """One repo on one Hub endpoint, with the headers every request to it carries."""
-
-    endpoint: str
-    repo: str
-    repo_type: str
-    headers: dict[str, str]
-
-    def api(self, *parts: str) -> str:
-        return f"{self.endpoint}/api/{self.repo_type}s/{self.repo}/" + "/".join(parts)
-
-    def file_url(self, commit: str, path: str) -> str:
-        prefix = "datasets/" if self.repo_type == "dataset" else ""
-        return f"{self.endpoint}/{prefix}{self.repo}/resolve/{commit}/{urllib.parse.quote(path)}"
-
-
-def resolve_commit(hub: Hub, revision: str, options: Options) -> str:
-    """The commit sha a branch, tag or sha names right now."""
-    url = hub.api("revision", urllib.parse.quote(revision, safe=""))
-    data = get_json(url, options=options, headers=hub.headers).data
-    sha = data.get("sha") if isinstance(data, dict) else None
-    if not isinstance(sha, str) or not sha:
-        raise DownloadError(f"{url}: the Hub's answer has no commit `sha`")
-    return sha
-
-
-def list_tree(hub: Hub, commit: str, options: Options) -> list[dict[str, Any]]:
-    """Every file entry (`path`, `size`, `oid`, optional `lfs`) of the repo at `commit`."""
-    url: str | None = hub.api("tree", commit) + "?recursive=true&expand=false"
-    files: list[dict[str, Any]] = []
-    while url is not None:
-        page = get_json(url, options=options, headers=hub.headers)
-        if not isinstance(page.data, list):
-            raise DownloadError(f"{url}: expected a JSON list of tree entries")
-        files.extend(e for e in page.data if isinstance(e, dict) and e.get("type") == "file")
-        url = page.next_url
-    return files
 
 
 def git_blob_sha1(path: Path, chunk_bytes: int = 1 << 20) -> str:
@@ -86,101 +57,235 @@ def git_blob_sha1(path: Path, chunk_bytes: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _fetch_entry(
-    hub: Hub, commit: str, entry: dict[str, Any], dest: Path, options: Options
-) -> Fetched:
-    lfs = entry.get("lfs") or {}
-    url = hub.file_url(commit, entry["path"])
-    kwargs: dict[str, Any] = {
-        "options": options,
-        "sha256": lfs.get("oid"),
-        "size": entry.get("size"),
-        "headers": hub.headers,
-        "label": entry["path"],
-    }
-    got = fetch(url, dest, **kwargs)
-    blob = entry.get("oid")
-    if lfs or not blob:
-        return got
-    if git_blob_sha1(dest, options.chunk_bytes) == blob:
-        return got
-    dest.unlink()
-    if got.reused:  # an old copy with the right size but other bytes: fetch it for real
-        got = fetch(url, dest, **kwargs)
-        if git_blob_sha1(dest, options.chunk_bytes) == blob:
-            return got
-        dest.unlink()
-    raise ChecksumError(f"{url}: git blob sha1 expected {blob}, actual differs (file deleted)")
+def _transient(err: BaseException) -> bool:
+    """Worth another try: a connection failure, a timeout, or a 408/429/5xx answer."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    if isinstance(err, httpx2.TransportError | LocalEntryNotFoundError):
+        return True
+    if isinstance(err, HfHubHTTPError) and err.response is not None:
+        return err.response.status_code in (408, 429) or err.response.status_code >= 500
+    return False
 
 
-def _explain(err: DownloadError, hub: Hub, has_token: bool) -> str:
-    """Adds what a user can do about the failure."""
-    if isinstance(err, UnreachableError):
+def _retrying(what: str, options: Options, call: Callable[[], T]) -> T:
+    """`call()` with the config's retries and backoff on transient failures. The library retries
+    inside one transfer; this covers the metadata calls and a transfer that gave up."""
+    for attempt in range(options.retries + 1):
+        try:
+            return call()
+        except Exception as err:
+            if attempt == options.retries or not _transient(err):
+                raise
+            delay = options.backoff_seconds * 2**attempt
+            logger.warning("%s: %s; retry %d in %.1fs", what, err, attempt + 1, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _explain(err: BaseException, endpoint: str, repo: str, repo_type: str, token: bool) -> str:
+    """The library's error plus what a user can do about it."""
+    import httpx2
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    status = getattr(getattr(err, "response", None), "status_code", None)
+    if isinstance(err, httpx2.TransportError):
+        with contextlib.suppress(RuntimeError):  # RuntimeError: no request attached
+            err = type(err)(f"{err.request.method} {err.request.url}: {err}")
+    if isinstance(err, httpx2.TransportError | LocalEntryNotFoundError) or (
+        isinstance(err, HfHubHTTPError) and status is not None and status >= 500
+    ):
         return (
-            f"{err}\nCannot reach the Hub at {hub.endpoint}. Set HF_ENDPOINT to a reachable Hub "
-            "mirror, or download the files on a machine that can (e.g. `hf download "
-            f"{hub.repo} --repo-type {hub.repo_type}`), copy them here and use a `local` source."
+            f"{err}\nCannot reach the Hub at {endpoint}. Set HF_ENDPOINT to a reachable Hub "
+            f"mirror, or download the files on a machine that can (`hf download {repo} "
+            f"--repo-type {repo_type}`), copy them here and use a `local` source."
         )
-    if isinstance(err, HTTPStatusError) and err.status == 401:
-        who = "the token in HF_TOKEN was refused" if has_token else "no HF_TOKEN is set"
+    if isinstance(err, RevisionNotFoundError):
+        return f"{err}\nNot found: check repo, repo_type and revision."
+    if status == 401 or (isinstance(err, RepositoryNotFoundError) and status != 403):
+        who = "the token in HF_TOKEN was refused" if token else "no HF_TOKEN is set"
         return (
             f"{err}\nThe repo may be private or gated (or not exist) and {who}: set HF_TOKEN to "
             "a token that can read it."
         )
-    if isinstance(err, HTTPStatusError) and err.status == 403:
+    if status == 403 or isinstance(err, GatedRepoError):
         return (
             f"{err}\nAccess denied: for a gated repo, accept its conditions on the Hub page with "
             "the account whose token is in HF_TOKEN."
         )
-    if isinstance(err, HTTPStatusError) and err.status == 404:
-        return f"{err}\nNot found: check repo, repo_type and revision."
-    return str(err)
+    if status == 404:
+        return f"{err}\nNot found: check repo, repo_type, revision and patterns."
+    return f"{type(err).__name__}: {err}"
 
 
 def download_hf(spec: dict[str, Any], out_dir: Path, options: Options) -> SourceFiles:
-    token = os.environ.get("HF_TOKEN") or None
-    hub = Hub(
-        endpoint=hub_endpoint(),
-        repo=spec["repo"],
-        repo_type=spec.get("repo_type", "dataset"),
-        headers={"Authorization": f"Bearer {token}"} if token else {},
-    )
+    from huggingface_hub import get_token
+
+    token = get_token()
+    endpoint = hub_endpoint()
+    repo, repo_type = spec["repo"], spec.get("repo_type", "dataset")
     try:
-        return _download(spec, hub, out_dir, options)
+        return _download(spec, out_dir, options, endpoint, token)
     except DownloadError as err:
-        message = _explain(err, hub, token is not None)
-        if token and token in message:  # a server that echoes credentials must not leak them
-            raise DownloadError(message.replace(token, "***")) from None
-        raise DownloadError(message) from err
+        message = str(err)
+        chained = err.__cause__
+    except Exception as err:  # the library's errors (HTTP, transport, OS)
+        message = _explain(err, endpoint, repo, repo_type, token is not None)
+        chained = err
+    if token and token in message:  # a server that echoes credentials must not leak them
+        raise DownloadError(message.replace(token, "***")) from None
+    raise DownloadError(message) from chained
 
 
-def _download(spec: dict[str, Any], hub: Hub, out_dir: Path, options: Options) -> SourceFiles:
-    revision = spec.get("revision", "main")
+def _api(endpoint: str, token: str | None) -> Any:
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=endpoint, token=token or False, library_name="gpt2zh")
+
+
+def _branch_commit(api: Any, spec: dict[str, Any], options: Options) -> str:
+    repo, revision = spec["repo"], spec.get("revision", "main")
+    info = _retrying(
+        f"{repo}@{revision}",
+        options,
+        lambda: api.repo_info(repo, repo_type=spec.get("repo_type", "dataset"), revision=revision),
+    )
+    return str(info.sha)
+
+
+def resolve_branch(spec: dict[str, Any]) -> str:
+    """The commit the source's revision names on the Hub right now (for `gpt2zh lock`)."""
+    from huggingface_hub import get_token
+
+    token, endpoint = get_token(), hub_endpoint()
+    options = Options.from_config(spec.get("download_options"))
+    try:
+        return _branch_commit(_api(endpoint, token), spec, options)
+    except Exception as err:
+        repo, repo_type = spec["repo"], spec.get("repo_type", "dataset")
+        message = _explain(err, endpoint, repo, repo_type, token is not None)
+        raise DownloadError(message.replace(token, "***") if token else message) from None
+
+
+def _resolve(api: Any, spec: dict[str, Any], options: Options) -> tuple[str, str]:
+    """(commit, how): a pinned commit, the lock's, or the branch resolved now (then locked)."""
+    name, revision = spec.get("name", "?"), spec.get("revision", "main")
+    if lock.is_commit(revision):
+        return revision, "pinned in the config"
+    lock_file = Path(spec["lock_file"]) if spec.get("lock_file") else None
+    if lock_file is not None:
+        commit = lock.locked_commit(lock_file, name, spec)
+        if commit is not None:
+            return commit, f"locked in {lock_file.name}"
+    commit = _branch_commit(api, spec, options)
+    if lock_file is None:
+        return commit, f"{revision} now (no lock file)"
+    lock.record(lock_file, {name: (spec, commit)})
+    return commit, f"{revision} now, recorded in {lock_file.name}"
+
+
+def _verify(path: Path, entry: Any, chunk_bytes: int) -> tuple[int, str]:
+    """(bytes, sha256) of a downloaded file, checked against the listing; a mismatch deletes it."""
+    nbytes, sha256 = sha256_of(path, chunk_bytes)
+    if entry.lfs is not None:
+        expected, actual, kind = entry.lfs.sha256, sha256, "sha256"
+    else:
+        expected, actual, kind = entry.blob_id, git_blob_sha1(path, chunk_bytes), "git blob sha1"
+    if expected and actual != expected:
+        path.unlink()
+        raise ChecksumError(
+            f"{entry.path}: {kind} expected {expected}, got {actual} (file deleted; rerun to "
+            "fetch it again)"
+        )
+    return nbytes, sha256
+
+
+def _download(
+    spec: dict[str, Any], out_dir: Path, options: Options, endpoint: str, token: str | None
+) -> SourceFiles:
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.hf_api import RepoFile
+    from huggingface_hub.utils import disable_progress_bars
+
+    if not sys.stderr.isatty():
+        disable_progress_bars()  # one line per file in the log, not thousands of bar redraws
+    constants.HF_HUB_DOWNLOAD_TIMEOUT = options.timeout_seconds
+    constants.HF_HUB_ETAG_TIMEOUT = options.timeout_seconds
+    repo, repo_type = spec["repo"], spec.get("repo_type", "dataset")
+    api = _api(endpoint, token)
+    commit, how = _resolve(api, spec, options)
+    logger.info("%s %s is commit %s (%s)", repo_type, repo, commit, how)
+
+    def listing() -> list[Any]:
+        tree = api.list_repo_tree(repo, repo_type=repo_type, revision=commit, recursive=True)
+        return [e for e in tree if isinstance(e, RepoFile)]
+
+    tree = _retrying(f"{repo}@{commit} listing", options, listing)
     globs = as_list(spec["patterns"])
-    commit = resolve_commit(hub, revision, options)
-    logger.info("%s %s@%s is commit %s", hub.repo_type, hub.repo, revision, commit)
-    tree = list_tree(hub, commit, options)
-    wanted = sorted((e for e in tree if glob_match(globs, e["path"])), key=lambda e: e["path"])
+    wanted = sorted((e for e in tree if glob_match(globs, e.path)), key=lambda e: e.path)
     if not wanted:
-        some = ", ".join(e["path"] for e in tree[:10]) or "(empty repo)"
-        raise DownloadError(f"no file of {hub.repo}@{commit} matches {globs}; it has: {some}")
-    logger.info("%d of %d files match %s", len(wanted), len(tree), globs)
+        some = ", ".join(e.path for e in tree[:10]) or "(empty repo)"
+        raise DownloadError(f"no file of {repo}@{commit} matches {globs}; it has: {some}")
+    total = sum(e.size for e in wanted)
+    logger.info("%d of %d files match %s (%d bytes)", len(wanted), len(tree), globs, total)
 
+    settings = spec.get("download_options") or {}
+    cache = settings.get("hf_cache", False)
     files_dir = out_dir / "files"
-    entries = []
-    for entry in wanted:
-        rel = safe_relpath(entry["path"], f"{hub.repo} tree")
-        got = _fetch_entry(hub, commit, entry, files_dir / rel, options)
-        entries.append(file_entry(rel, got.bytes, got.sha256))
+    target: dict[str, Any] = (
+        {"cache_dir": None if cache is True else cache} if cache else {"local_dir": files_dir}
+    )
+
+    snapshots: set[str] = set()
+
+    def fetch(entry: Any) -> dict[str, Any]:
+        rel = safe_relpath(entry.path, f"{repo} tree")
+
+        def once() -> str:
+            return hf_hub_download(
+                repo,
+                entry.path,
+                repo_type=repo_type,
+                revision=commit,
+                endpoint=endpoint,
+                token=token or False,
+                etag_timeout=options.timeout_seconds,
+                library_name="gpt2zh",
+                **target,
+            )
+
+        got = _retrying(entry.path, options, once)
+        snapshots.add(got.removesuffix(entry.path))
+        path = Path(got)
+        nbytes, sha256 = _verify(path, entry, options.chunk_bytes)
+        logger.info("%s: %d bytes", rel, nbytes)
+        return file_entry(rel, nbytes, sha256)
+
+    workers = max(1, min(int(settings.get("workers", 8)), len(wanted)))
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(workers, thread_name_prefix="hf") as pool:
+        entries = list(pool.map(fetch, wanted))
+    seconds = time.perf_counter() - t0
+    logger.info("%d bytes in %.1fs with %d workers", total, seconds, workers)
+    # In the cache, files live in the commit's snapshot folder (symlinks into its blob store).
+    root = snapshots.pop().rstrip("/") if cache else files_dir.as_posix()
     return SourceFiles(
-        root=files_dir.as_posix(),
+        root=root,
         files=entries,
         resolved={
-            "endpoint": hub.endpoint,
-            "repo": hub.repo,
-            "repo_type": hub.repo_type,
-            "revision": revision,
+            "endpoint": endpoint,
+            "repo": repo,
+            "repo_type": repo_type,
+            "revision": spec.get("revision", "main"),
             "commit": commit,
-            "authenticated": bool(hub.headers),
+            "authenticated": token is not None,
+            "hf_cache": bool(cache),
         },
     )

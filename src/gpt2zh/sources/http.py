@@ -1,14 +1,13 @@
-"""The one HTTP downloader every source uses (stdlib urllib only, so it runs anywhere).
+"""The HTTP downloader of `url` sources (stdlib urllib only, so it runs anywhere; Hub sources go
+through `huggingface_hub`, see `hf.py`).
 
 Why it exists rather than a bare `urlopen`: corpus files are large and mirrors flaky, so a fetch
 must survive a dropped connection without starting over (`Range` resume of a `.part` file), back
 off and retry on transient failures, notice a body that ends early (our own Content-Length check:
 http.client does not raise on it), and hash while it writes, so verifying a multi-GB file costs
 no second read. A file only appears under its final name once complete and verified, so a killed
-job never leaves a file that looks done.
-
-Extra headers (an `Authorization` token) are sent but never logged, and are dropped when a
-redirect leaves the origin (the Hub redirects file downloads to a CDN that must not see the token).
+job never leaves a file that looks done. Across runs too: a `.part` file a killed job left is
+resumed by the next one.
 """
 
 from __future__ import annotations
@@ -81,24 +80,6 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
-class _Redirects(urllib.request.HTTPRedirectHandler):
-    """Follows redirects like urllib, but never carries credentials to another origin."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and _origin(newurl) != _origin(req.full_url):
-            new.remove_header("Authorization")
-        return new
-
-
-_OPENER = urllib.request.build_opener(_Redirects)
-
-
-def _origin(url: str) -> tuple[str, str | None, int | None]:
-    p = urllib.parse.urlsplit(url)
-    return p.scheme, p.hostname, p.port
-
-
 def display_url(url: str) -> str:
     """The URL as we show it in logs and errors: without any `user:password@` part."""
     p = urllib.parse.urlsplit(url)
@@ -109,11 +90,11 @@ def display_url(url: str) -> str:
     return urllib.parse.urlunsplit((p.scheme, netloc, p.path, p.query, p.fragment))
 
 
-def _request(url: str, headers: Mapping[str, str] | None, extra: Mapping[str, str]) -> Any:
+def _request(url: str, extra: Mapping[str, str]) -> Any:
     req = urllib.request.Request(url)
     req.add_header("User-Agent", USER_AGENT)
     req.add_header("Accept-Encoding", "identity")  # we hash the bytes as stored
-    for key, value in {**extra, **(headers or {})}.items():
+    for key, value in extra.items():
         req.add_header(key, value)
     return req
 
@@ -145,7 +126,7 @@ def _body_excerpt(err: urllib.error.HTTPError, limit: int = 300) -> str:
 def _open(req: Any, url: str, options: Options, ok_statuses: frozenset[int] = frozenset()) -> Any:
     """Opens `req`; returns the response, or an HTTPError whose status is in `ok_statuses`."""
     try:
-        return _OPENER.open(req, timeout=options.timeout_seconds)
+        return urllib.request.urlopen(req, timeout=options.timeout_seconds)
     except urllib.error.HTTPError as err:
         if err.code in ok_statuses:
             return err
@@ -204,48 +185,6 @@ def _with_retries(url: str, options: Options, attempt: Callable[[], T]) -> T:
     )
 
 
-# ---------------------------------------------------------------------------------------- JSON
-
-
-@dataclass(frozen=True)
-class JsonPage:
-    data: Any
-    next_url: str | None
-
-
-_LINK_NEXT = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?', re.IGNORECASE)
-
-
-def next_link(link_header: str | None, base_url: str) -> str | None:
-    """The `rel="next"` target of a `Link` header (GitHub/Hub pagination), made absolute."""
-    if not link_header:
-        return None
-    m = _LINK_NEXT.search(link_header)
-    return urllib.parse.urljoin(base_url, m.group(1)) if m else None
-
-
-def get_json(url: str, *, options: Options, headers: Mapping[str, str] | None = None) -> JsonPage:
-    """GETs a JSON document (with retries) and the URL of its next page, if paginated."""
-
-    def attempt() -> JsonPage:
-        req = _request(url, headers, {"Accept": "application/json"})
-        with _open(req, url, options) as resp:
-            expected = resp.headers.get("Content-Length")
-            body = bytearray()
-            while chunk := _read(resp, options.chunk_bytes):
-                body += chunk
-            if expected is not None and expected.isdigit() and len(body) != int(expected):
-                raise _Transient(f"truncated body: {len(body)} of {expected} bytes")
-            link = resp.headers.get("Link")
-        try:
-            data = json.loads(body)
-        except ValueError as err:
-            raise DownloadError(f"{display_url(url)}: response is not JSON ({err})") from err
-        return JsonPage(data, next_link(link, url))
-
-    return _with_retries(url, options, attempt)
-
-
 # ---------------------------------------------------------------------------------------- files
 
 
@@ -272,13 +211,11 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _CONTENT_RANGE_TOTAL = re.compile(r"bytes\s+\*/(\d+)")
 
 
-def _fetch_once(
-    url: str, part: Path, headers: Mapping[str, str] | None, options: Options, label: str
-) -> tuple[int, str]:
+def _fetch_once(url: str, part: Path, options: Options, label: str) -> tuple[int, str]:
     """One attempt: resume or (re)start `part`, stream the body into it; returns (size, sha256)."""
     offset = part.stat().st_size if part.exists() else 0
     extra = {"Range": f"bytes={offset}-"} if offset else {}
-    resp = _open(_request(url, headers, extra), url, options, ok_statuses=frozenset({416}))
+    resp = _open(_request(url, extra), url, options, ok_statuses=frozenset({416}))
     with resp:
         if resp.status == 416:
             # Nothing left to send: either the part is already whole (a run killed between the last
@@ -330,11 +267,9 @@ def fetch(
     *,
     options: Options,
     sha256: str | None = None,
-    size: int | None = None,
-    headers: Mapping[str, str] | None = None,
     label: str | None = None,
 ) -> Fetched:
-    """Downloads `url` to `dest` (via `dest.part`), verifying `sha256`/`size` when given.
+    """Downloads `url` to `dest` (via `dest.part`), verifying `sha256` when given.
 
     An existing `dest` that matches the expectations is kept (`reused=True`); one that does not
     is downloaded again. A mismatch after download deletes the file and raises ChecksumError.
@@ -343,7 +278,7 @@ def fetch(
     label = label or dest.name
     if dest.exists():
         have_size, have_sha = sha256_of(dest, options.chunk_bytes)
-        if (sha256 is None or have_sha == sha256) and (size is None or have_size == size):
+        if sha256 is None or have_sha == sha256:
             logger.info("%s: already present and verified, skipping", dest)
             return Fetched(dest, have_size, have_sha, reused=True)
         logger.warning("%s: present but does not match; downloading again", dest)
@@ -351,19 +286,13 @@ def fetch(
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
 
-    got, digest = _with_retries(
-        url, options, lambda: _fetch_once(url, part, headers, options, label)
-    )
+    got, digest = _with_retries(url, options, lambda: _fetch_once(url, part, options, label))
 
-    problems = []
     if sha256 is not None and digest != sha256:
-        problems.append(f"sha256 expected {sha256}, actual {digest}")
-    if size is not None and got != size:
-        problems.append(f"size expected {size}, actual {got}")
-    if problems:
         part.unlink(missing_ok=True)
         raise ChecksumError(
-            f"{display_url(url)}: {'; '.join(problems)} (the downloaded file was deleted)"
+            f"{display_url(url)}: sha256 expected {sha256}, actual {digest} "
+            "(the downloaded file was deleted)"
         )
     os.replace(part, dest)
     return Fetched(dest, got, digest)
