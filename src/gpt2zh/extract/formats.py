@@ -16,16 +16,18 @@ import io
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
+from . import items as drop_items
 from .assign import ExtractError
-from .paths import EACH, ijson_prefix, parse_path
+from .paths import EACH, PathSyntaxError, ijson_prefix, parse_path
 from .streams import (
     CORRUPT_ERRORS,
     READ_CHUNK,
@@ -85,6 +87,26 @@ def resolve_format(setting: str, relpath: str) -> str:
     )
 
 
+# One top-level JSON value ends and another begins on the next line: no JSON document has that
+# (values in a document are separated by commas, and strings cannot hold a raw newline).
+_NEXT_VALUE = re.compile(rb'[}\]"]\s*\n\s*[{\["]')
+
+
+def looks_like_json_lines(sample: bytes) -> bool:
+    """Whether a file's first (decompressed) bytes are JSON lines rather than one JSON document:
+    two top-level values on consecutive lines. A file of one line is read the same either way."""
+    return _NEXT_VALUE.search(sample) is not None
+
+
+@cache
+def _item_filters(paths: tuple[str, ...]) -> list[drop_items.ItemFilter]:
+    return drop_items.parse_filters(paths)
+
+
+def _dropped_record(reason: str, error: str, record: Any) -> Bad:
+    return Bad(reason, error, excerpt_of(json.dumps(record, ensure_ascii=False)))
+
+
 @dataclass
 class FileJob:
     """One file to read with one reader's settings, plus per-file counters."""
@@ -104,7 +126,18 @@ class FileJob:
 
     def records(self) -> Iterable[Any]:
         """The file's records: a list when the file was read whole (small JSON), else a
-        generator that owns the open file until it is exhausted or closed."""
+        generator that owns the open file until it is exhausted or closed. Items a source
+        flags (`drop_items`, see `items.py`) are already removed."""
+        paths = self.reader.get("drop_items")
+        if not paths:
+            return self._records()
+        try:
+            filters = _item_filters(tuple(paths))
+        except PathSyntaxError as e:
+            raise ExtractError(f"drop_items: {e}") from e
+        return drop_items.apply(self._records(), filters, self.changes, _dropped_record)
+
+    def _records(self) -> Iterable[Any]:
         self.fmt = resolve_format(self.reader.get("format", "auto"), self.relpath)
         setting = self.reader.get("compression", "auto")
         if self.fmt == "parquet":
@@ -118,6 +151,9 @@ class FileJob:
             return [Bad("corrupt_file", _err(e), where={"offset": 0})]
         streaming = False
         try:
+            if self._json_lines_in_disguise(opened):
+                self.fmt = "jsonl"
+                self.changes["sniffed_jsonl"] += 1
             if opened.bom:
                 self.changes["bom_stripped"] += 1
             setting = self.reader.get("encoding", "auto")
@@ -173,6 +209,13 @@ class FileJob:
             if not streaming:
                 self.bytes_in += opened.bytes_read
                 opened.close()
+
+    def _json_lines_in_disguise(self, opened: Opened) -> bool:
+        """`format: auto` named json from the extension, but the content is JSON lines (C4's
+        `.json.gz`): read it as jsonl. The content decides, not the name."""
+        if self.fmt != "json" or self.reader.get("format", "auto") != "auto":
+            return False
+        return not self.reader.get("records") and looks_like_json_lines(opened.sample)
 
     def _owned(self, opened: Opened, items: Iterator[Any]) -> Iterator[Any]:
         with opened:
