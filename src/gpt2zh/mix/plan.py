@@ -19,6 +19,22 @@ from gpt2zh.errors import UserError
 log = logging.getLogger(__name__)
 
 
+#: More passes over one dataset than this stop paying (Muennighoff et al., 2023, "Scaling
+#: Data-Constrained Language Models": up to ~4 epochs cost little, far beyond that adds nothing).
+MAX_GOOD_REPEATS = 4.0
+
+
+def repeat_warnings(repeats: Mapping[str, float], what: str = "the mix") -> list[str]:
+    """One warning per dataset `what` passes over more than MAX_GOOD_REPEATS times: a small
+    source with a large weight (zhihu at 0.33 of a whole-corpus mix) is read ~10× over."""
+    return [
+        f"{what} repeats dataset {d!r} {r:.1f}×: beyond ~{MAX_GOOD_REPEATS:.0f} passes repeated "
+        "data stops helping; lower its weight, add data, or cap it with mix.epochs"
+        for d, r in sorted(repeats.items())
+        if r > MAX_GOOD_REPEATS
+    ]
+
+
 class MixError(UserError):
     """The mix cannot be built as configured (e.g. a weighted dataset has no documents)."""
 
@@ -83,4 +99,7 @@ def plan_budgets(
         if epochs and d in epochs:
             planned = round(epochs[d] * available[d])
         budgets[d] = Budget(d, w, int(available[d]), int(planned))
+    for w in repeat_warnings({d: b.epochs for d, b in budgets.items()}):
+        warnings.append(w)
+        log.warning("%s", w)
     return budgets, warnings

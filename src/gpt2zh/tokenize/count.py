@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gpt2zh.ledger import write_json
+from gpt2zh.mix.plan import repeat_warnings
 
 FIELDS = ("docs", "chars", "bytes", "tokens")
 
@@ -87,7 +88,9 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
         f"| | | 100% | {sum(r['train_tokens'] for r in rows):,} "
         f"| {sum(r['val_tokens'] for r in rows):,} | |"
     )
-    return "\n".join(lines) + "\n"
+    repeats = {r["dataset"]: r["epochs"] for r in rows if r["train_tokens"]}
+    lines += ["", *(f"**Warning:** {w}" for w in repeat_warnings(repeats))]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def write_table(counts_paths: Sequence[Path], manifest_path: Path | None, out: Path | None) -> str:

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gpt2zh.mix.plan import repeat_warnings
+
 FIT_RANGE = (1e17, 3e20)
 MAX_GOOD_EPOCHS = 4.0
 FAR = 3.0  # a ratio beyond 3× (or below 1/3) of the optimum is flagged
@@ -103,6 +105,13 @@ def plan(
             )
             if f
         ]
+    if manifest is not None and corpus:
+        # Training reads `tokens / corpus` of the (shuffled) mix, which already holds each
+        # dataset `epochs` times over: a dataset is read the product.
+        passes = tokens / corpus
+        repeats = {d: float(m.get("epochs", 1.0)) * passes for d, m in manifest["datasets"].items()}
+        out["dataset_repeats"] = repeats
+        flags += repeat_warnings(repeats, "training on this mix")
     if corpus:
         epochs = opt_d / corpus
         out["optimal"]["epochs_of_corpus"] = epochs
@@ -131,6 +140,11 @@ def render(p: Mapping[str, Any]) -> str:
         lines.append(
             f"corpus: {p['corpus_tokens']:,} tokens; optimal D = "
             f"{o['epochs_of_corpus']:.2f} epochs of it"
+        )
+    if p.get("dataset_repeats"):
+        lines.append(
+            "passes over each dataset: "
+            + ", ".join(f"{d} {r:.1f}×" for d, r in sorted(p["dataset_repeats"].items()))
         )
     lines += [f"WARNING: {f}" for f in p["flags"]]
     return "\n".join(lines) + "\n"
