@@ -12,13 +12,15 @@ DATASETS = sorted(CFG["datasets"])
 SOURCES = sorted({CFG["datasets"][d]["source"] for d in DATASETS})
 # hf sources fetch the commits locked beside the first config file (<config>.lock.yaml); the
 # path is relative so that moving the checkout does not change a rule's params.
-CONFIG_PATH = os.path.relpath(
-    (workflow.overwrite_configfiles or [os.path.join(workflow.basedir, "config.yaml")])[0]
-)
+CONFIG_FILES = workflow.overwrite_configfiles or [
+    os.path.join(workflow.basedir, "config.yaml")
+]
+CONFIG_PATH = os.path.relpath(CONFIG_FILES[0])
 
 
 def download_spec(source):
     return spec_json(with_lock(source_spec(CFG, source), CONFIG_PATH))
+
 
 # Bump when a stage's output changes meaning: Snakemake reruns jobs whose params changed.
 VERSION = {
