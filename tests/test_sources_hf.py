@@ -358,6 +358,9 @@ def test_the_lock_pins_a_moving_branch_until_updated(hub_server, tmp_path):
         ),
         "utf-8",
     )
+    stale = tmp_path / "results/download/poems/manifest.json"  # what Snakemake built before
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}", "utf-8")
     out = subprocess.run(
         [sys.executable, "-m", "gpt2zh.cli", "lock", "--config", str(config)],
         capture_output=True,
@@ -366,6 +369,7 @@ def test_the_lock_pins_a_moving_branch_until_updated(hub_server, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert f"poems: {COMMIT[:12]} → {NEXT[:12]}" in out.stdout
+    assert not stale.exists()  # so the next snakemake run downloads the new commit
     assert yaml.safe_load(lock_file.read_text("utf-8"))["sources"]["poems"]["commit"] == NEXT
     updated = download(spec, Path("out3"))
     assert updated["resolved"]["commit"] == NEXT
