@@ -126,6 +126,7 @@ def _explain(err: BaseException, endpoint: str, repo: str, repo_type: str, token
 
 
 def download_hf(spec: dict[str, Any], out_dir: Path, options: Options) -> SourceFiles:
+    import httpx2
     from huggingface_hub import get_token
 
     token = get_token()
@@ -136,7 +137,7 @@ def download_hf(spec: dict[str, Any], out_dir: Path, options: Options) -> Source
     except DownloadError as err:
         message = str(err)
         chained = err.__cause__
-    except Exception as err:  # the library's errors (HTTP, transport, OS)
+    except (OSError, ValueError, httpx2.HTTPError) as err:  # the library's HTTP/transport/IO
         message = _explain(err, endpoint, repo, repo_type, token is not None)
         chained = err
     if token and token in message:  # a server that echoes credentials must not leak them
@@ -162,13 +163,14 @@ def _branch_commit(api: Any, spec: dict[str, Any], options: Options) -> str:
 
 def resolve_branch(spec: dict[str, Any]) -> str:
     """The commit the source's revision names on the Hub right now (for `gpt2zh lock`)."""
+    import httpx2
     from huggingface_hub import get_token
 
     token, endpoint = get_token(), hub_endpoint()
     options = Options.from_config(spec.get("download_options"))
     try:
         return _branch_commit(_api(endpoint, token), spec, options)
-    except Exception as err:
+    except (OSError, ValueError, httpx2.HTTPError) as err:
         repo, repo_type = spec["repo"], spec.get("repo_type", "dataset")
         message = _explain(err, endpoint, repo, repo_type, token is not None)
         raise DownloadError(message.replace(token, "***") if token else message) from None
@@ -216,6 +218,7 @@ def _download(
 
     if not sys.stderr.isatty():
         disable_progress_bars()  # one line per file in the log, not thousands of bar redraws
+    # The library reads its timeouts from these module globals at each call.
     constants.HF_HUB_DOWNLOAD_TIMEOUT = options.timeout_seconds
     constants.HF_HUB_ETAG_TIMEOUT = options.timeout_seconds
     repo, repo_type = spec["repo"], spec.get("repo_type", "dataset")
