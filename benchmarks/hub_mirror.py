@@ -23,9 +23,9 @@ streamed from disk, so multi-GB files cost no memory.
 
 Sizes: `--mb` sets the size of one "big" file (the files pretrain-zh downloads: each MNBVC
 news/crawler file, each Zhihu file, the C4 file) in MB of gzip; the files the config does not
-select are kept small. `--mb 585` gives the real layout's ~585 MB files (≈ 10 GB in all; generating
-it takes about 1 s of CPU per MB of gzip, `--jobs` files at once), `--mb 0.2` a CI-sized
-mirror of a few MB.
+select are kept small. `--mb 585` gives the real layout's ~585 MB files (about 10 GB in all).
+Generating costs about 0.25 CPU-s per MB of gzip, `--jobs` files at once (`--mb 10` made 196 MB
+in 49 CPU-s on the shared 2-core machine). `--mb 0.2` gives a CI-sized mirror of a few MB.
 
     python benchmarks/hub_mirror.py build /tmp/hub --mb 585
     python benchmarks/hub_mirror.py serve /tmp/hub --port 8765
