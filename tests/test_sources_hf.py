@@ -12,12 +12,13 @@ import re
 import subprocess
 import sys
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
 
-from gpt2zh.sources import DownloadError, download
+from gpt2zh.sources import DownloadError, download, lock
 from httpserver import Fault, LoopbackServer, Request, Response, closed_port, serve
 
 FAST = {"retries": 2, "backoff_seconds": 0.01, "timeout_seconds": 5, "chunk_bytes": 4096}
@@ -430,3 +431,18 @@ def test_hf_cache_keeps_files_in_the_hugging_face_cache(hub_server, tmp_path):
     for entry in manifest["files"]:
         assert (root / entry["path"]).read_bytes() == FILES[entry["path"]]
     assert not Path("out/files").exists()  # nothing copied under results
+
+
+def test_download_jobs_recording_at_once_keep_every_entry(tmp_path):
+    """Snakemake runs the download jobs of several sources in parallel, all writing one lock."""
+    lock_file = tmp_path / "x.lock.yaml"
+    specs = {f"s{i}": {"repo": f"org/r{i}", "revision": "main"} for i in range(12)}
+
+    def record(name: str) -> None:
+        lock.record(lock_file, {name: (specs[name], f"{int(name[1:]):040x}")})
+
+    with ThreadPoolExecutor(12) as pool:
+        list(pool.map(record, specs))
+    entries = yaml.safe_load(lock_file.read_text("utf-8"))["sources"]
+    assert {n: e["commit"] for n, e in entries.items()} == {n: f"{int(n[1:]):040x}" for n in specs}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.lock.yaml"]  # no litter

@@ -10,7 +10,7 @@ Only commits a Hub answered are ever written (a first download's, or `gpt2zh loc
 guess. An entry whose repo, repo_type or revision no longer match the config is not used: the
 config asks for something else, which is resolved and recorded anew. A revision that is already a
 40-hex commit needs no lock entry. Several download jobs may record at once, so every
-read-modify-write holds an exclusive `flock` on `<lock>.flock`, and the file is replaced
+read-modify-write holds an exclusive `flock` on the lock's folder, and the file is replaced
 atomically.
 """
 
@@ -89,13 +89,15 @@ def locked_commit(path: Path, name: str, spec: Mapping[str, Any]) -> str | None:
 
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
+    """Holds an exclusive flock on the lock's folder (the file itself is replaced, not edited,
+    and a sidecar lock file would litter the config folder)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".flock"), "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
 
 
 def record(path: Path, entries: Mapping[str, tuple[Mapping[str, Any], str]]) -> None:
