@@ -28,7 +28,9 @@ Documents
     `changes.crlf_normalized`), removes NUL characters (`nul_removed`) and a file's UTF-8 BOM
     (`bom_stripped`); everything else is the clean stage's job.
 
-Formats (`format: auto` picks by extension after a compression suffix)
+Formats (`format: auto` picks by extension after a compression suffix, except that a `.json`
+    whose first bytes hold two top-level values on consecutive lines is read as jsonl, counted
+    in `changes.sniffed_jsonl`: C4 ships JSON lines as `.json.gz`)
     jsonl/ndjson — one record per line, read as bytes and decoded per line, so one bad line is one
         quarantine entry (`bad_utf8`/`bad_encoding`, `bad_json`, `not_an_object`, `too_large`
         for a line over max_doc_bytes, which is never held whole). Blank lines are not records:
@@ -59,7 +61,9 @@ Accounting: every record is one document in; it is kept or dropped with exactly 
     entry ({reason, file, n, line/offset where known, error, excerpt}) and one ledger drop.
     Drop reasons: bad_json, bad_utf8, bad_encoding, unknown_encoding, not_an_object,
     missing_field, bad_field_type, empty_text, too_large, corrupt_file, bad_csv,
-    records_path_missing. chars_in counts the built text of every record that got one;
+    records_path_missing, all_items_dropped (every list item flagged by the reader's
+    `drop_items`, see `items.py`; the items dropped from kept records are counted in
+    `changes.items_dropped`). chars_in counts the built text of every record that got one;
     bytes_in the decompressed bytes read; chars_out/bytes_out the kept text. The quarantine is
     JSONL with every line break inside a line escaped.
 
