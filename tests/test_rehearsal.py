@@ -41,7 +41,7 @@ def test_pretrain_zh_builds_its_data_from_a_hub_mirror(tmp_path):
     work.mkdir()
     config = work / "pretrain-zh.yaml"  # a copy, so that its lock file is written here
     shutil.copy(REPO / "workflow" / "configs" / "pretrain-zh.yaml", config)
-    overlay = REPO / "workflow" / "configs" / "rehearsal-ci.yaml"
+    overlay = REPO / "benchmarks" / "rehearsal-ci.yaml"
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(work)]
     cmd += ["--workflow-profile", "none", "--cores", "2", "--configfile", str(config), str(overlay)]
     bin_dir = Path(sys.executable).parent
