@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -419,6 +420,33 @@ def test_a_rerun_fetches_nothing_again(hub_server):
     again = download(hf_spec("data/*.jsonl"), Path("out"))
     assert again["files"] == first["files"]
     assert not [r for r in hub_server.requests if "/resolve/" in r.route or "/cdn/" in r.route]
+
+
+def test_partial_files_a_killed_run_left_are_removed(hub_server):
+    """huggingface_hub streams into a uniquely named `.incomplete` file and never resumes it: a
+    SIGKILLed job would leave it on disk for good. The next run removes it."""
+    FakeHub(hub_server, "org/poems", FILES, lfs={"data/train-00000.jsonl"})
+    sha = hashlib.sha256(FILES["data/train-00000.jsonl"]).hexdigest()
+    hub_server.add_fault(f"/cdn/{sha}", Fault(stall_seconds=30))  # the transfer hangs
+    spec = json.dumps(hf_spec("data/train-00000.jsonl"))
+    job = subprocess.Popen(
+        [sys.executable, "-m", "gpt2zh.cli", "download", "--spec", spec, "--out", "out"],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    partials: list[Path] = []
+    for _ in range(200):
+        partials = list(Path("out/files/.cache").rglob("*.incomplete"))
+        if partials:
+            break
+        time.sleep(0.05)
+    job.kill()
+    job.wait()
+    assert partials, "the download never started"
+    assert all(p.exists() for p in partials)  # left behind by the killed job
+
+    manifest = download(hf_spec("data/train-00000.jsonl"), Path("out"))
+    assert not list(Path("out/files/.cache").rglob("*.incomplete"))
+    assert manifest["files"][0]["sha256"] == sha
 
 
 def test_hf_cache_keeps_files_in_the_hugging_face_cache(hub_server, tmp_path):

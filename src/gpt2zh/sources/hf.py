@@ -209,6 +209,19 @@ def _verify(path: Path, entry: Any, chunk_bytes: int) -> tuple[int, str]:
     return nbytes, sha256
 
 
+def _drop_stale_partials(files_dir: Path) -> None:
+    """Removes the partial files a killed run left. The library names each one uniquely and
+    never resumes it, so they would stay on disk for good (585 MB each for MNBVC). Only this
+    source's download job writes under `files_dir`, so at its start every one is stale."""
+    stale = list((files_dir / ".cache" / "huggingface" / "download").rglob("*.incomplete"))
+    freed = 0
+    for path in stale:
+        freed += path.stat().st_size
+        path.unlink()
+    if stale:
+        logger.info("removed %d partial files (%d bytes) a killed run left", len(stale), freed)
+
+
 def _download(
     spec: dict[str, Any], out_dir: Path, options: Options, endpoint: str, token: str | None
 ) -> SourceFiles:
@@ -242,6 +255,8 @@ def _download(
     settings = spec.get("download_options") or {}
     cache = settings.get("hf_cache", False)
     files_dir = out_dir / "files"
+    if not cache:  # a shared cache may have other downloads under way: leave it alone
+        _drop_stale_partials(files_dir)
     target: dict[str, Any] = (
         {"cache_dir": None if cache is True else cache} if cache else {"local_dir": files_dir}
     )
