@@ -94,3 +94,15 @@ def test_pretrain_zh_builds_its_data_from_a_hub_mirror(tmp_path):
     mix = json.loads((work / "results/mix/manifest.json").read_text("utf-8"))
     assert set(mix["datasets"]) == {"news", "crawl", "zhihu", "en"}  # smoltalk is SFT
     assert (work / "results/tokens/counts.md").is_file()
+
+    # Past the data: pretrain-zh's 10B training tokens over this MB-sized mix repeat everything.
+    mix_path = str(work / "results/mix/manifest.json")
+    plan = subprocess.run(
+        [sys.executable, "-m", "gpt2zh.cli", "plan", "--config", str(config), "--mix", mix_path],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
+    assert "passes over each dataset: crawl" in plan
+    assert "WARNING: training on this mix repeats dataset 'zhihu'" in plan
