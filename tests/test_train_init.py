@@ -85,3 +85,13 @@ def test_a_tracker_that_is_not_installed_is_a_config_error(
     s: dict[str, Any] = spec(trackers=[missing])
     with pytest.raises(UserError, match=rf"train.trackers: {missing} not installed .*pip install"):
         train(s, *data, tmp_path, threads=1)
+
+
+def test_trackers_only_observe_and_init_from_is_another_run(data: tuple[Path, Path]) -> None:
+    from gpt2zh.train.checkpoint import run_fingerprint
+
+    def fp(**kw: Any) -> str:
+        return run_fingerprint(spec(**kw), *data)
+
+    assert fp(trackers=["wandb"], tracker_project="x") == fp()  # switching W&B on still resumes
+    assert fp(init_from="some/model") != fp()
