@@ -20,7 +20,8 @@ rule eval_model:
         layout.log("eval", CFG["run"]),
     benchmark:
         layout.benchmark("eval", CFG["run"])
-    threads: workflow.cores
+    # every core; a function, so commands that plan no jobs (--unlock, --report) need no --cores
+    threads: lambda wildcards: workflow.cores
     resources:
         gpu=min(1, CFG["train"]["gpus"]),
         mem_mb=8000,

@@ -13,7 +13,8 @@ rule tokenizer:
         layout.log("tokenizer", "tokenizer"),
     benchmark:
         layout.benchmark("tokenizer", "tokenizer")
-    threads: workflow.cores
+    # every core; a function, so commands that plan no jobs (--unlock, --report) need no --cores
+    threads: lambda wildcards: workflow.cores
     resources:
         mem_mb=24000,
     params:

@@ -25,7 +25,8 @@ rule train:
         layout.log("train", CFG["run"]),
     benchmark:
         layout.benchmark("train", CFG["run"])
-    threads: workflow.cores
+    # every core; a function, so commands that plan no jobs (--unlock, --report) need no --cores
+    threads: lambda wildcards: workflow.cores
     resources:
         gpu=CFG["train"]["gpus"],
         # SLURM: one task owns all the job's GPUs and runs one launcher (not a task per GPU)
@@ -33,7 +34,9 @@ rule train:
         mem_mb=16000,
     params:
         spec=spec_json({"model": CFG["model"], "train": CFG["train"]}),
-        accelerate=ACCELERATE_CONFIG,
+        # relative to the working directory: an absolute path would be a changed parameter
+        # (a rerun of training) in a copy of the project folder
+        accelerate=os.path.relpath(ACCELERATE_CONFIG),
         # several nodes: GPUs per node from the profile's gres, one launcher per node by its
         # mpi resource (srun); gpt2zh.train.launch turns these and SLURM's env into argv
         gres=lambda w, resources: resources.get("gres") or "",

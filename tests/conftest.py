@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -85,3 +86,43 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("data")
     tok = make_tokenizer(root / "tokenizer")
     return make_mix(root / "mix", tok), root / "tokenizer"
+
+
+#: What a clone holds that Snakemake reads (the rest, src/ and tests/, is the installed package).
+PROJECT_FILES = ("Snakefile", "config.yaml", "rules", "workflow", "profiles")
+
+
+def project_copy(dest: Path, config: Path | None = None) -> Path:
+    """`dest` laid out as the project folder a user has cloned, so that commands run in it
+    exactly as README.md writes them (the workflow profile included); `config` replaces
+    config.yaml."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, dest / name)
+    if config is not None:
+        shutil.copy2(config, dest / "config.yaml")
+    return dest
+
+
+def run_as_written(
+    project: Path, command: str, *, check: bool = True, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """Runs `command` (a line of README.md) word for word in `project`, with the venv's scripts
+    (snakemake, gpt2zh) first on PATH, as after `source .venv/bin/activate`."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(
+        shlex.split(command),
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{command} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc

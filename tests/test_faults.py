@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import TINY, run_snakemake, tiny_workdir
+from conftest import TINY, project_copy, run_as_written, run_snakemake, tiny_workdir
 from gpt2zh.mix.verify import CorruptShardError, check_verified, verify_mix
 from gpt2zh.train.data import open_data
 from gpt2zh.train.log import read_jsonl
@@ -105,13 +105,13 @@ def test_corrupted_shard_stops_snakemake_train_before_it_starts(mixed, tmp_path:
 def test_kill_9_during_snakemake_train_resumes_from_the_last_checkpoint(
     mixed, tmp_path: Path
 ) -> None:
-    work = _copy(mixed, tmp_path)
+    work = project_copy(_copy(mixed, tmp_path), config=mixed[1])
     run = work / "results/train/tiny"
-    _killed_after(work, "results/train/tiny/checkpoints/step-*", "train", configfile=mixed[1])
+    _killed_after(work, "results/train/tiny/checkpoints/step-*", "snakemake --cores all train")
     assert not (run / "model/config.json").exists()  # killed mid-run
     saved = max(int(p.name.split("-")[1]) for p in (run / "checkpoints").glob("step-*"))
-    run_snakemake(work, "--unlock", configfile=mixed[1])
-    run_snakemake(work, "train", "--rerun-incomplete", configfile=mixed[1])
+    run_as_written(work, "snakemake --unlock")  # README's recovery, word for word
+    run_as_written(work, "snakemake --cores all train")
     log = (work / "logs/train/tiny.log").read_text("utf-8")
     resumed = re.search(r"resumed from \S+step-(\d+) \(step (\d+),", log)
     assert resumed, log

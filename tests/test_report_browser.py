@@ -35,13 +35,13 @@ def test_pages_render_with_plots_and_tables(tmp_path: Path) -> None:
     assert dom.count("<polyline") == 5  # train + val loss, lr, tokens/s, MFU
     for table in ("eval-splits", "degeneration", "lm-eval", "samples", "datasets"):
         assert f'class="{table}"' in dom, table
-    assert "床前明月光" in dom and "No model yet" not in dom
+    assert "床前明月光" in dom and "built from the data alone" not in dom
     page = dump_dom(tmp_path / "tiny" / "news.html")
     assert page.count("<svg") == 2 and 'class="funnel"' in page and 'class="eval"' in page
     gone = dump_dom(tmp_path / "tiny" / "gone.html")
     assert "no documents left after clean" in gone and 'class="drops"' in gone
     corpus = dump_dom(tmp_path / "index.html")
-    assert "No model yet" in corpus and 'class="datasets"' in corpus
+    assert "built from the data alone" in corpus and 'class="datasets"' in corpus
 
     out = artifacts_dir()
     for name, page_path in (("report-run-index", tmp_path / "tiny" / "index.html"),

@@ -90,9 +90,10 @@ def cmd_lock(args: argparse.Namespace) -> None:
 
 
 def cmd_extract(args: argparse.Namespace) -> None:
-    from gpt2zh.extract import extract_shard
+    from gpt2zh.extract import check_quarantine_share, extract_shard
 
-    stats = extract_shard(_resolve(args, "dataset"), args.manifest, args.shard, args.out)
+    spec = _resolve(args, "dataset")
+    stats = extract_shard(spec, args.manifest, args.shard, args.out)
     log.info(
         "%s shard %d: %d docs in, %d out, drops %s",
         stats["dataset"],
@@ -101,6 +102,7 @@ def cmd_extract(args: argparse.Namespace) -> None:
         stats["docs_out"],
         stats["drops"],
     )
+    check_quarantine_share(spec, stats)
 
 
 def cmd_clean(args: argparse.Namespace) -> None:

@@ -63,9 +63,15 @@ Accounting: every record is one document in; it is kept or dropped with exactly 
     missing_field, bad_field_type, empty_text, too_large, corrupt_file, bad_csv,
     records_path_missing, all_items_dropped (every list item flagged by the reader's
     `drop_items`, see `items.py`; the items dropped from kept records are counted in
-    `changes.items_dropped`). chars_in counts the built text of every record that got one;
+    `changes.items_dropped`). A template drop also names the fields the record has (`fields`).
+    chars_in counts the built text of every record that got one;
     bytes_in the decompressed bytes read; chars_out/bytes_out the kept text. The quarantine is
     JSONL with every line break inside a line escaped.
+
+A shard that quarantined more than `extract.max_quarantine_fraction` (default 0.5) of its
+    records fails `gpt2zh extract` after writing its outputs (`verdict.py`), naming the main
+    reason, the templates, the records' fields and an example: a reader that does not fit the data
+    stops here, not at the tokenizer's empty sample.
 
 Output: zstd level 1 Parquet (`shard.ZSTD_LEVEL`): extract shards are read once, by clean, and
     level 1 halves the write time for ~20 % more bytes.
@@ -84,12 +90,14 @@ Known limits: a template cannot reach fields of the objects above a record (`rec
 from .assign import ExtractError, FileTask, assign_shards, match_files, shard_files
 from .shard import extract_shard, sidecar
 from .template import Template
+from .verdict import check_quarantine_share
 
 __all__ = [
     "ExtractError",
     "FileTask",
     "Template",
     "assign_shards",
+    "check_quarantine_share",
     "extract_shard",
     "match_files",
     "shard_files",

@@ -243,7 +243,10 @@ class _Run:
                         text = slow(rec)
                     except TemplateError as e:
                         excerpt = _record_excerpt(rec)
-                        self.drop(e.reason, relpath, n, str(e), excerpt, field=e.field)
+                        fields = [str(k) for k in rec][:50]  # what the template could have named
+                        self.drop(
+                            e.reason, relpath, n, str(e), excerpt, field=e.field, fields=fields
+                        )
                         continue
             elif rec.__class__ is Bad:
                 self.drop(rec.reason, relpath, n, rec.error, rec.excerpt, **(rec.where or {}))

@@ -82,9 +82,21 @@ def hbar_svg(
 Point = tuple[float, float]
 
 
+def _nice_step(span: float, n: int = 4) -> float:
+    """The round step (1, 2 or 5 × 10^k) that cuts `span` into about `n` intervals."""
+    raw = span / n
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw * 0.999)
+
+
 def _ticks(lo: float, hi: float, n: int = 4) -> list[float]:
-    """`n`+1 evenly spaced ticks over [lo, hi] (a flat series gets a unit-wide band)."""
-    return [lo + (hi - lo) * i / n for i in range(n + 1)]
+    """Round-numbered ticks covering [lo, hi] (400 / 800 / 1.2k, not 438 / 875 / 1.31k): the
+    axis is widened to the multiples of the step just outside the data."""
+    step = _nice_step(hi - lo, n)
+    first, last = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
+    # k * step, rounded to the step's decimals so 0.1 * 3 prints as 0.3
+    digits = max(0, -math.floor(math.log10(step)))
+    return [round(k * step, digits) for k in range(first, last + 1)]
 
 
 def _short(v: float) -> str:
@@ -117,6 +129,12 @@ def line_svg(
         x_lo, x_hi = x_lo - 0.5, x_hi + 0.5
     if y_hi == y_lo:
         y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
+    y_ticks = _ticks(y_lo, y_hi)
+    y_lo, y_hi = y_ticks[0], y_ticks[-1]
+    # x keeps the data's range (no blank run of steps): only the round ticks inside it
+    x_ticks = [x for x in _ticks(x_lo, x_hi) if x_lo <= x <= x_hi]
+    if all(float(p[0]).is_integer() for p in pts):  # steps: no tick at step 1.5
+        x_ticks = sorted({float(round(x)) for x in x_ticks})
 
     def sx(x: float) -> float:
         return left + plot_w * (x - x_lo) / (x_hi - x_lo)
@@ -125,15 +143,12 @@ def line_svg(
         return top + plot_h * (1 - (y - y_lo) / (y_hi - y_lo))
 
     out = [_svg_open(width, height)]
-    for y in _ticks(y_lo, y_hi):
+    for y in y_ticks:
         out.append(
             f'<line x1="{left}" x2="{left + plot_w}" y1="{sy(y):.1f}" y2="{sy(y):.1f}" '
             f'stroke="#e3e3e3"/><text x="{left - 6}" y="{sy(y) + 4:.1f}" '
             f'text-anchor="end">{_short(y)}</text>'
         )
-    x_ticks = _ticks(x_lo, x_hi)
-    if all(float(p[0]).is_integer() for p in pts):  # steps: no tick at step 1.5
-        x_ticks = sorted({float(round(x)) for x in x_ticks})
     for x in x_ticks:
         out.append(
             f'<text x="{sx(x):.1f}" y="{top + plot_h + 16}" text-anchor="middle">{_short(x)}</text>'

@@ -20,6 +20,10 @@ from gpt2zh.train.log import read_jsonl
 
 #: Baselines beside the model, in table and chart order.
 SYSTEMS = ("model", "untrained", "unigram")
+#: The verse-form table is shown only when at least this share of the validation text's clauses
+#: are 5 or 7 Han characters: Tang poems score ~0.9, Song ci ~0.4, prose ~0.25, and outside
+#: regulated verse the measure says nothing about the model.
+VERSE_MIN_SHARE = 0.5
 
 
 def model_context(
@@ -28,9 +32,11 @@ def model_context(
     """What the templates show about a run: eval results (None before eval ran) and curves."""
     splits = (evaluation or {}).get("splits", {})
     order = sorted(splits, key=lambda s: (s != "all", s))
+    reference_form = ((evaluation or {}).get("form") or {}).get("reference") or {}
     return {
         "run": run,
         "eval": evaluation,
+        "verse": reference_form.get("verse_clauses", 0.0) >= VERSE_MIN_SHARE,
         "split_order": order,
         "curves": training_curves(records),
         "starts": [r for r in records if "run.start" in r],

@@ -97,7 +97,7 @@ def verify(path: Path) -> str | None:
 #: values still resumes exactly.
 OBSERVATION_KEYS = frozenset(
     {"checkpoint_every", "keep_checkpoints", "log_every", "eval_every", "eval_batches",
-     "tensorboard", "sample_prompts", "sample_tokens"}
+     "tensorboard", "trackers", "tracker_project", "sample_prompts", "sample_tokens"}
 )  # fmt: skip
 
 

@@ -34,9 +34,11 @@ from gpt2zh.train.checkpoint import (
     run_fingerprint,
 )
 from gpt2zh.train.data import eval_batches, open_data
+from gpt2zh.train.init import initial_model
 from gpt2zh.train.log import RunLog
 from gpt2zh.train.mfu import device_name, mfu, model_flops_per_token, peak_flops
-from gpt2zh.train.model import build_model, gpt2_config, param_groups
+from gpt2zh.train.model import param_groups
+from gpt2zh.train.trackers import accelerator_kwargs, with_trackers
 
 log = logging.getLogger(__name__)
 
@@ -132,11 +134,11 @@ def train(
     """Train `spec` (`{"model": ..., "train": ...}` from the config) and write the model to
     `out_dir/model`. `until_step` pauses (checkpoint, return) after that step; `on_step` is
     called after every step (tests send signals from it)."""
-    m, t = spec["model"], spec["train"]
+    t = spec["train"]
     out_dir = Path(out_dir)
     if threads:
         torch.set_num_threads(threads)
-    acc = Accelerator(mixed_precision=_precision(t["precision"]))
+    acc = Accelerator(mixed_precision=_precision(t["precision"]), **accelerator_kwargs(t, out_dir))
     check_world(acc)
     if t["tf32"]:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
@@ -153,8 +155,9 @@ def train(
         world_size=acc.num_processes,
         check=acc.is_main_process,  # one process reads every byte; the others trust it
     )
-    config = gpt2_config(m, vocab_size=len(tokenizer), seq_len=data.seq_len, eos_id=data.eos_id)
-    model = build_model(config, m["attention"], acc.device)
+    model = initial_model(
+        spec, tokenizer, seq_len=data.seq_len, eos_id=data.eos_id, device=acc.device
+    )
     # dropout streams differ per process (seed + rank, as nanoGPT does): with one seed every
     # process would drop the same units of its rows, a correlation no single process has
     set_seed(int(t["seed"]), device_specific=True)
@@ -199,6 +202,7 @@ def train(
         enabled=acc.is_main_process,
         tensorboard=bool(t["tensorboard"]),
     )
+    runlog = with_trackers(runlog, acc, spec, out_dir.name)  # W&B etc. (train.trackers)
     # one record per (re)start: the report says on what, and from where, each part ran
     runlog.record(
         step,
