@@ -67,13 +67,16 @@ def test_signatures_equal_datasketch_update_batch(num_perm: int, seed: int) -> N
         assert lean.jaccard(LeanMinHash(ref)) == 1.0
 
 
-def test_fmix_and_permutations_match_datasketch() -> None:
+@pytest.mark.parametrize(("num_perm", "seed"), [(128, 1), (256, 42), (7, 0), (1, 2**31)])
+def test_fmix_and_permutations_match_datasketch(num_perm: int, seed: int) -> None:
+    """Our permutations are drawn with numpy (no datasketch import per job): equal to its."""
     from datasketch.minhash import _fmix
 
     h = np.random.default_rng(0).integers(0, 1 << 32, 1000, dtype=np.uint64).astype(np.uint32)
     assert np.array_equal(mh.fmix32(h), _fmix(h, 32))
-    a, b = mh.permutations(128, 1)
-    ref = MinHash(num_perm=128, seed=1).permutations
+    a, b = mh.permutations(num_perm, seed)
+    ref = MinHash(num_perm=num_perm, seed=seed).permutations
+    assert a.dtype == b.dtype == np.uint32
     assert np.array_equal(a, ref[0]) and np.array_equal(b, ref[1])
 
 
