@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import json
 import random
 from pathlib import Path
@@ -100,7 +101,7 @@ def test_one_file_spreads_over_every_shard(
         assert total[key] == ref_total[key], key
     assert total["bytes_in"] == ref_total["bytes_in"] and total["files"] == 1
     assert total["docs_in"] == total["docs_out"] + sum(total["drops"].values())
-    again, _ = _run(tmp_path / "again", {name: data}, reader, SHARDS)
+    _run(tmp_path / "again", {name: data}, reader, SHARDS)
     for k in range(SHARDS):
         a = (tmp_path / f"out{SHARDS}" / f"shard-{k:05d}.parquet").read_bytes()
         b = (tmp_path / "again" / f"out{SHARDS}" / f"shard-{k:05d}.parquet").read_bytes()
@@ -139,7 +140,7 @@ def test_uneven_files_are_cut_into_equal_byte_ranges(sizes: list[int], shards: i
         pieces = sorted((t.lo, t.hi) for s in plan for t in s if t.relpath == task.relpath)
         if task.nbytes:
             assert pieces[0][0] == 0 and pieces[-1][1] == SPAN
-            assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:], strict=False))
+            assert all(a[1] == b[0] for a, b in itertools.pairwise(pieces))
         else:
             assert pieces == [(0, SPAN)]
     assert split_evenly(list(reversed(tasks)), shards) == plan  # input order does not matter
