@@ -660,7 +660,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         log.error("%s", e)
         return 2
+    _log_usage()
     return 0
+
+
+def _log_usage() -> None:
+    """The job's own CPU time and peak memory, last line of its log: Snakemake's `benchmark:`
+    files sample and undercount short jobs, this is exact (start-up included)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    log.info(
+        "done: %.3f CPU-s (user %.3f, sys %.3f), peak RSS %.0f MB",
+        r.ru_utime + r.ru_stime,
+        r.ru_utime,
+        r.ru_stime,
+        r.ru_maxrss / 1024,
+    )
 
 
 if __name__ == "__main__":
