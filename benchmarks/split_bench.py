@@ -15,6 +15,7 @@ and the shards' sizes after extract: one file gives `--shards` balanced jobs to 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import gzip
 import json
@@ -24,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -84,9 +86,10 @@ def build_corpus(path: Path, mb: int, seed: int, dup_rate: float = 0.03) -> int:
     return n
 
 
-def config(corpus_dir: Path, shards: int) -> dict:
+def config(corpus_dir: Path, shards: int, keep: bool) -> dict:
     return {
         "run": "split",
+        "keep_intermediate": keep,
         "sources": {"big": {"type": "local", "path": str(corpus_dir)}},
         "datasets": {
             "big": {
@@ -101,23 +104,55 @@ def config(corpus_dir: Path, shards: int) -> dict:
     }
 
 
-def run(work: Path, corpus: Path, shards: int, cores: int, target: list[str]) -> dict:
+class DiskPeak(threading.Thread):
+    """Samples the bytes under a folder every `every` seconds; `peak` is the largest sample."""
+
+    def __init__(self, root: Path, every: float = 1.0) -> None:
+        super().__init__(daemon=True)
+        self.root, self.every, self.peak = root, every, 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.every):
+            self.peak = max(self.peak, _tree_bytes(self.root))
+
+    def stop(self) -> int:
+        self.done.set()
+        self.join()
+        return max(self.peak, _tree_bytes(self.root))
+
+
+def _tree_bytes(root: Path) -> int:
+    total = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):  # a tmp file renamed or removed meanwhile
+                total += os.stat(os.path.join(folder, name)).st_size
+    return total
+
+
+def run(
+    work: Path, corpus: Path, shards: int, cores: int, target: list[str], keep: bool = True
+) -> dict:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     cfg = work / "config.json"
-    cfg.write_text(json.dumps(config(corpus, shards)))
+    cfg.write_text(json.dumps(config(corpus, shards, keep)))
     cmd = [
         sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(work),
         "--workflow-profile", "none", "--cores", str(cores), *target, "--configfile", str(cfg),
     ]  # fmt: skip
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    disk = DiskPeak(work / "results")
+    disk.start()
     t0 = time.perf_counter()
     cpu0 = os.times()
     with open(work / "snakemake.log", "w") as log:
         subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
     cpu1 = os.times()
     wall = time.perf_counter() - t0
+    peak = disk.stop()
     rules: dict[str, dict[str, float]] = defaultdict(
         lambda: {"s": 0.0, "cpu": 0.0, "jobs": 0, "max_cpu": 0.0}
     )
@@ -138,7 +173,14 @@ def run(work: Path, corpus: Path, shards: int, cores: int, target: list[str]) ->
     children = (cpu1.children_user - cpu0.children_user) + (
         cpu1.children_system - cpu0.children_system
     )
-    return {"wall": wall, "cpu": children, "rules": dict(rules), "extract_bytes_out": sizes}
+    return {
+        "wall": wall,
+        "cpu": children,
+        "rules": dict(rules),
+        "extract_bytes_out": sizes,
+        "disk_peak": peak,
+        "disk_end": _tree_bytes(work / "results"),
+    }
 
 
 USAGE = re.compile(r"done: ([0-9.]+) CPU-s")
@@ -156,6 +198,12 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--cores", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--no-keep-intermediate",
+        dest="keep",
+        action="store_false",
+        help="run with keep_intermediate: false (consumed shards are temp files)",
+    )
     ap.add_argument("--target", nargs="*", default=[], help="Snakemake targets (default: all)")
     ap.add_argument("--workdir", type=Path, default=Path("results") / "split_bench")
     args = ap.parse_args()
@@ -169,11 +217,13 @@ def main() -> None:
     results = {}
     for cores in args.cores:
         print(f"--cores {cores}: running…", flush=True)
-        results[cores] = r = run(work / f"cores{cores}", corpus.parent, args.shards, cores,
-                                 args.target)  # fmt: skip
+        name = f"cores{cores}" + ("" if args.keep else "-lean")
+        results[cores] = r = run(work / name, corpus.parent, args.shards, cores,
+                                 args.target, args.keep)  # fmt: skip
         mb = [round(b / 1e6, 1) for b in r["extract_bytes_out"]]
         print(f"  wall {r['wall']:.0f} s, CPU of all jobs {r['cpu']:.0f} s; "
-              f"extract shards (MB of text): {mb}", flush=True)  # fmt: skip
+              f"extract shards (MB of text): {mb}; results/ peak {r['disk_peak'] / 1e6:.0f} MB, "
+              f"at the end {r['disk_end'] / 1e6:.0f} MB", flush=True)  # fmt: skip
     head = "".join(f"{f'{c} core(s): jobs wall-s CPU-s max-job':>40}" for c in args.cores)
     print(f"\n{'rule':<18}{head}")
     for stage in sorted({s for r in results.values() for s in r["rules"]}):
@@ -184,7 +234,7 @@ def main() -> None:
         print(f"{stage:<18}" + "".join(cells))
     walls = ", ".join(f"--cores {c}: {results[c]['wall']:.0f} s" for c in args.cores)
     print(f"\nwall time {walls}")
-    (work / "results.json").write_text(json.dumps(results, indent=1))
+    (work / f"results{'' if args.keep else '-lean'}.json").write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":
