@@ -152,3 +152,13 @@ def test_positions_spread_few_records_over_many_pieces() -> None:
     for n in range(16):
         counts[position(n) * 8 // SPAN] += 1
     assert min(counts) >= 1
+
+
+def test_small_shards_are_warned_about_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = gzip.compress(_jsonl(_records(200)), mtime=0)
+    with caplog.at_level("WARNING", logger="gpt2zh.extract.assign"):
+        _run(tmp_path, {"a.jsonl.gz": data}, {"files": "*", "text": "{text}"}, SHARDS)
+    warnings = [r.getMessage() for r in caplog.records if "starting up" in r.getMessage()]
+    assert len(warnings) == 1 and "1 shard(s)" in warnings[0], warnings

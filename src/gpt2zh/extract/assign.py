@@ -45,6 +45,9 @@ SPAN = 1 << 32
 GOLDEN = 0x9E3779B9
 #: Whole-file assignment is kept while its fullest shard is at most this much above the mean.
 BALANCE_TOLERANCE = 0.10
+#: Below this many source bytes per shard a warning suggests fewer shards: each per-shard job
+#: costs ~0.2 CPU-s to start (docs/SHARDING.md), about 1 CPU-s per shard over the stages.
+MIN_SHARD_BYTES = 4 << 20
 
 
 def position(n: int) -> int:
@@ -165,4 +168,17 @@ def shard_files(spec: Mapping[str, Any], manifest: Mapping[str, Any], shard: int
     shards = int(spec.get("shards", 1))
     if not 0 <= shard < shards:
         raise ExtractError(f"dataset {spec.get('name')!r}: shard {shard} not in 0..{shards - 1}")
-    return plan_shards(match_files(spec, manifest), shards)[shard]
+    tasks = match_files(spec, manifest)
+    total = sum(t.nbytes for t in tasks)
+    if shard == 0 and shards > 1 and total < MIN_SHARD_BYTES * shards:
+        log.warning(
+            "dataset %r: %d shards of %.1f MB of source files each; jobs this small spend much "
+            "of their CPU starting up: %d shard(s) would give each at least %d MB "
+            "(docs/SHARDING.md)",
+            spec.get("name"),
+            shards,
+            total / shards / 1e6,
+            max(1, total // MIN_SHARD_BYTES),
+            MIN_SHARD_BYTES >> 20,
+        )
+    return plan_shards(tasks, shards)[shard]
