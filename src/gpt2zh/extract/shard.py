@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 import os
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +15,9 @@ from typing import Any, TextIO
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from tqdm import tqdm
 
 from gpt2zh.ledger import Ledger
+from gpt2zh.progress import Progress
 from gpt2zh.shards import ShardWriter
 
 from .assign import GOLDEN, SPAN, ExtractError, FileTask, shard_files
@@ -397,17 +396,11 @@ def _record_excerpt(rec: Any) -> str:
 
 
 def _progress(files: list[FileTask], desc: str) -> Iterator[FileTask]:
-    tty = sys.stderr.isatty()
-    return iter(
-        tqdm(
-            files,
-            desc=desc,
-            unit="file",
-            file=sys.stderr,
-            mininterval=0.5 if tty else 5.0,
-            disable=not files,
-        )
-    )
+    bar = Progress(len(files), desc, "file", log_interval=5.0)
+    for task in files:
+        yield task
+        bar.update()
+    bar.close()
 
 
 def extract_shard(
