@@ -8,6 +8,7 @@ same run twice must write byte-identical shards.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import itertools
@@ -46,6 +47,14 @@ def _jsonl(records: list[dict[str, Any]]) -> bytes:
     lines[5] = "{broken json"  # one bad record, quarantined by exactly one shard
     lines.insert(9, "   ")  # a blank line: not a record
     return ("\n".join(lines) + "\n").encode()
+
+
+def _csv(records: list[dict[str, Any]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, ["text", "k"])
+    writer.writeheader()
+    writer.writerows(records)
+    return buf.getvalue().encode()
 
 
 def _parquet(records: list[dict[str, Any]]) -> bytes:

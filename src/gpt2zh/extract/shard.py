@@ -442,9 +442,11 @@ def extract_shard(
     led.extra.update(
         files=[t.relpath for t in tasks],
         file_bytes=sum(t.share for t in tasks),
-        pieces={t.relpath: [t.lo, t.hi] for t in tasks if not t.whole},
         quarantined=sum(led.drops.values()),
     )
+    pieces = {t.relpath: [t.lo, t.hi] for t in tasks if not t.whole}
+    if pieces:  # the files this shard read in part: [lo, hi) of assign.SPAN
+        led.extra["pieces"] = pieces
     stats = led.write(sidecar(out_path, ".stats.json"))
     log.info(
         "extract %s shard %d: %d records in, %d documents out, drops %s, %.1f s",
