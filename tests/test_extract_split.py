@@ -81,6 +81,7 @@ def _run(tmp: Path, files: dict[str, bytes], reader: dict[str, Any], shards: int
         ("big.jsonl", _jsonl, {}),
         ("big.json", lambda r: json.dumps(r, ensure_ascii=False).encode(), {}),
         ("big.parquet", _parquet, {}),
+        ("big.csv", _csv, {}),
         (
             "big.txt",
             lambda r: "\n\n".join(x["text"] for x in r).encode(),
@@ -171,3 +172,17 @@ def test_small_shards_are_warned_about_once(
         _run(tmp_path, {"a.jsonl.gz": data}, {"files": "*", "text": "{text}"}, SHARDS)
     warnings = [r.getMessage() for r in caplog.records if "starting up" in r.getMessage()]
     assert len(warnings) == 1 and "1 shard(s)" in warnings[0], warnings
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"\x1f\x8b\x08\x00garbage" * 500, gzip.compress(_jsonl(_records(300)), mtime=0)[:3000]],
+    ids=["corrupt", "truncated"],
+)
+def test_unreadable_split_file_is_quarantined_once(tmp_path: Path, data: bytes) -> None:
+    ref, _ = _run(tmp_path, {"a.jsonl.gz": data}, {"files": "*", "text": "{text}"}, 1)
+    stats, _ = _run(tmp_path, {"a.jsonl.gz": data}, {"files": "*", "text": "{text}"}, 3)
+    total, ref_total = merge_stats(stats), merge_stats(ref)
+    assert total["drops"] == ref_total["drops"] and sum(total["drops"].values()) >= 1
+    assert total["docs_in"] == ref_total["docs_in"]
+    assert total["docs_in"] == total["docs_out"] + sum(total["drops"].values())
