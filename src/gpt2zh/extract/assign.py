@@ -55,6 +55,14 @@ def position(n: int) -> int:
     return (n * GOLDEN) & (SPAN - 1)
 
 
+def positions(start: int, count: int) -> Any:
+    """`position` of records start..start+count-1, as a numpy array (for Parquet batches)."""
+    import numpy as np
+
+    n = np.arange(start, start + count, dtype=np.uint64)
+    return (n * np.uint64(GOLDEN)) & np.uint64(SPAN - 1)
+
+
 @dataclass(frozen=True, slots=True)
 class FileTask:
     relpath: str

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from .assign import GOLDEN, SPAN, ExtractError
+from .assign import SPAN, ExtractError, position, positions
 from .paths import EACH, ijson_prefix, parse_path
 from .streams import (
     CORRUPT_ERRORS,
@@ -113,8 +113,8 @@ class FileJob:
         """A test of record ordinals when this job reads a piece of the file, else None."""
         if (self.lo, self.hi) == (0, SPAN):
             return None
-        lo, hi, mask = self.lo, self.hi, SPAN - 1
-        return lambda n: lo <= (n * GOLDEN) & mask < hi
+        lo, hi = self.lo, self.hi
+        return lambda n: lo <= position(n) < hi
 
     def records(self) -> Iterable[Any]:
         """The file's records: a list when the file was read whole (small JSON), else a
@@ -595,9 +595,7 @@ def _parquet(job: FileJob, compression: str) -> Iterator[Any]:
 
 def _owned_rows(job: FileJob, start: int, n: int) -> Any:
     """Boolean mask of the rows start..start+n-1 that `job` owns (vectorised `FileJob.owns`)."""
-    import numpy as np
-
-    pos = (np.arange(start, start + n, dtype=np.uint64) * np.uint64(GOLDEN)) & np.uint64(SPAN - 1)
+    pos = positions(start, n)
     return (pos >= job.lo) & (pos < job.hi)
 
 
