@@ -234,6 +234,8 @@ def test_keep_intermediate_false_removes_consumed_shards_with_identical_outputs(
         k for k in full if k.startswith(("results/dedup/", "results/tokens/", "results/mix/"))
     } <= set(kept)
     assert (results / "reports" / "index.html").is_file()
+    proc = run_snakemake(work, "-n", configfile=config)  # removed files trigger no rerun
+    assert "Nothing to be done" in proc.stdout, proc.stdout
 
 
 def test_train_on_the_tiny_mix(tiny_run: Path) -> None:
