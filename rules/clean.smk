@@ -5,7 +5,9 @@ rule clean:
     input:
         layout.shard("extract", "{dataset}", "shard-{shard}", ".parquet"),
     output:
-        shard=layout.shard("clean", "{dataset}", "shard-{shard}", ".parquet"),
+        shard=intermediate(
+            layout.shard("clean", "{dataset}", "shard-{shard}", ".parquet")
+        ),
         stats=layout.shard("clean", "{dataset}", "shard-{shard}", ".stats.json"),
     log:
         layout.log("clean", "{dataset}/shard-{shard}"),

@@ -44,6 +44,11 @@ wildcard_constraints:
     shard="[0-9]{5}",
 
 
+def intermediate(path):
+    """A file only later stages read: temp() (deleted once they ran) unless keep_intermediate."""
+    return path if CFG["keep_intermediate"] else temp(path)
+
+
 def shard_files(stage, dataset, suffix):
     """Every shard file of one stage and dataset; shard counts are fixed by config."""
     n = CFG["datasets"][dataset]["shards"]

@@ -6,7 +6,9 @@ rule convert:
     input:
         layout.shard("clean", "{dataset}", "shard-{shard}", ".parquet"),
     output:
-        shard=layout.shard("convert", "{dataset}", "shard-{shard}", ".parquet"),
+        shard=intermediate(
+            layout.shard("convert", "{dataset}", "shard-{shard}", ".parquet")
+        ),
         stats=layout.shard("convert", "{dataset}", "shard-{shard}", ".stats.json"),
     log:
         layout.log("convert", "{dataset}/shard-{shard}"),

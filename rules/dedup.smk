@@ -17,7 +17,7 @@ rule dedup_signatures:
     input:
         layout.shard("convert", "{dataset}", "shard-{shard}", ".parquet"),
     output:
-        layout.dedup_signatures("{dataset}", "shard-{shard}"),
+        intermediate(layout.dedup_signatures("{dataset}", "shard-{shard}")),
     log:
         layout.log("dedup", "signatures/{dataset}/shard-{shard}"),
     benchmark:
@@ -37,7 +37,7 @@ rule dedup_buckets:
     input:
         DEDUP_SIGNATURES,
     output:
-        layout.dedup_pairs("{group}"),
+        intermediate(layout.dedup_pairs("{group}")),
     log:
         layout.log("dedup", "buckets/group-{group}"),
     benchmark:

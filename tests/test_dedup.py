@@ -67,13 +67,16 @@ def test_signatures_equal_datasketch_update_batch(num_perm: int, seed: int) -> N
         assert lean.jaccard(LeanMinHash(ref)) == 1.0
 
 
-def test_fmix_and_permutations_match_datasketch() -> None:
+@pytest.mark.parametrize(("num_perm", "seed"), [(128, 1), (256, 42), (7, 0), (1, 2**31)])
+def test_fmix_and_permutations_match_datasketch(num_perm: int, seed: int) -> None:
+    """Our permutations are drawn with numpy (no datasketch import per job): equal to its."""
     from datasketch.minhash import _fmix
 
     h = np.random.default_rng(0).integers(0, 1 << 32, 1000, dtype=np.uint64).astype(np.uint32)
     assert np.array_equal(mh.fmix32(h), _fmix(h, 32))
-    a, b = mh.permutations(128, 1)
-    ref = MinHash(num_perm=128, seed=1).permutations
+    a, b = mh.permutations(num_perm, seed)
+    ref = MinHash(num_perm=num_perm, seed=seed).permutations
+    assert a.dtype == b.dtype == np.uint32
     assert np.array_equal(a, ref[0]) and np.array_equal(b, ref[1])
 
 
@@ -342,3 +345,40 @@ def test_verify_in_slices_gives_the_same_drop_list(
     assert out.read_bytes() == (tmp_path / "clusters.parquet").read_bytes()
     assert 0 < s["verified_pairs"] < s["candidate_pairs"] == one["summary"]["candidate_pairs"]
     assert sorted(p.name for p in out.parent.iterdir()) == ["clusters.json", "clusters.parquet"]
+
+
+def test_filter_reads_exactly_its_shards_drops_from_many_row_groups(tmp_path: Path) -> None:
+    """The drop list is read by row-group statistics, not pyarrow.dataset: with row groups that
+    span several shards and datasets, each (dataset, shard) still gets exactly its rows."""
+    import pyarrow as pa
+
+    from gpt2zh.dedup.clusters import DROP_SCHEMA
+    from gpt2zh.dedup.filter import _shard_drops
+
+    rows = [
+        (ds, shard, row)
+        for ds in ("a", "b", "c")
+        for shard in range(5)
+        for row in range(0, 40 - 7 * shard, 3)
+    ]
+    table = pa.table(
+        {
+            "dataset": [r[0] for r in rows],
+            "shard": [r[1] for r in rows],
+            "row": [r[2] for r in rows],
+            "id": [f"{r[0]}/{r[1]}#{r[2]}" for r in rows],
+            "reason": ["near_duplicate"] * len(rows),
+            "kept_dataset": ["a"] * len(rows),
+            "kept_id": ["a/0#0"] * len(rows),
+            "cluster_size": [2] * len(rows),
+        },
+        schema=DROP_SCHEMA,
+    )
+    path = tmp_path / "clusters.parquet"
+    pq.write_table(table, path, row_group_size=7)
+    assert pq.ParquetFile(path).num_row_groups > 10
+    for ds in ("a", "b", "c", "zz"):
+        for shard in range(6):
+            got = _shard_drops(path, ds, shard)
+            want = [f"{d}/{s}#{r}" for d, s, r in rows if d == ds and s == shard]
+            assert got.column("id").to_pylist() == want, (ds, shard)

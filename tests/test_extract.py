@@ -578,10 +578,12 @@ def test_shards_split_files_and_reproduce_byte_identically(tmp_path: Path) -> No
     assert sorted(texts) == sorted(f"{i}-{k}" for i in range(12) for k in range(i + 1))
 
 
-def test_shard_without_files_is_empty_with_zero_stats(tmp_path: Path) -> None:
+def test_shard_without_records_is_empty_with_zero_stats(tmp_path: Path) -> None:
+    """One record, three shards: the file is split three ways and record 0 is shard 0's."""
     r = extract(tmp_path, {"a.jsonl": jsonl({"text": "x"})}, TEXT, shards=3, shard=2)
     assert r.docs == [] and r.quarantine == []
-    assert r.stats["docs_in"] == 0 and r.stats["files"] == []
+    assert r.stats["docs_in"] == 0 and r.stats["files"] == ["a.jsonl"]
+    assert list(r.stats["pieces"]) == ["a.jsonl"]
 
 
 def test_globs_matching_nothing_name_the_dataset(tmp_path: Path) -> None:

@@ -209,6 +209,35 @@ def test_two_runs_are_byte_identical(tiny_run: Path, tmp_path: Path) -> None:
     assert first and first == second
 
 
+def test_keep_intermediate_false_removes_consumed_shards_with_identical_outputs(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    """`keep_intermediate: false`: extract/clean/convert shards, signatures and pairs are gone
+    after the run; their stats and quarantine stay; every kept output is byte-identical."""
+    work = tiny_workdir(tmp_path)
+    cfg = yaml.safe_load(TINY.read_text("utf-8"))
+    cfg["keep_intermediate"] = False
+    config = work / "lean.yaml"
+    config.write_text(yaml.safe_dump(cfg, allow_unicode=True), "utf-8")
+    run_snakemake(work, configfile=config)
+    results = work / "results"
+    for stage in ("extract", "clean", "convert"):
+        assert not list((results / stage).rglob("*.parquet")), stage
+        assert list((results / stage).rglob("*.stats.json")), stage
+    assert list((results / "extract").rglob("*.quarantine.jsonl"))
+    assert not list((results / "dedup_work").rglob("signatures/**/*.parquet"))
+    assert not list((results / "dedup_work").rglob("pairs/*.parquet"))
+    kept = _sha256s(work)
+    full = _sha256s(tiny_run)
+    assert kept and all(full[k] == v for k, v in kept.items())
+    assert {
+        k for k in full if k.startswith(("results/dedup/", "results/tokens/", "results/mix/"))
+    } <= set(kept)
+    assert (results / "reports" / "index.html").is_file()
+    proc = run_snakemake(work, "-n", configfile=config)  # removed files trigger no rerun
+    assert "Nothing to be done" in proc.stdout, proc.stdout
+
+
 def test_train_on_the_tiny_mix(tiny_run: Path) -> None:
     """`snakemake train`: accelerate launch on CPU, the model out, checkpoints kept aside."""
     from transformers import AutoModelForCausalLM

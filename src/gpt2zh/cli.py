@@ -124,7 +124,7 @@ def _shard_stage(sub: Any, name: str, func: Any, help: str, description: str) ->
     p.add_argument("--shard", type=int, required=True, help="shard index (0-based)")
     p.add_argument("--in", dest="inp", type=Path, required=True, help="input shard (.parquet)")
     p.add_argument("--out", type=Path, required=True, help="output shard (.parquet)")
-    p.set_defaults(func=func)
+    p.set_defaults(func=func, per_shard=True)
 
 
 def _dedup_spec(args: argparse.Namespace) -> dict[str, Any]:
@@ -292,7 +292,7 @@ def _add_token_stages(sub: Any) -> None:
         help="fast = tiktoken over our merges (token-identical to HF, verified at load); "
         "auto = fast when the tokenizer allows it",
     )
-    p.set_defaults(func=cmd_tokenize)
+    p.set_defaults(func=cmd_tokenize, per_shard=True)
 
     p = sub.add_parser(
         "count",
@@ -538,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", type=Path, required=True, help="download manifest.json")
     p.add_argument("--shard", type=int, required=True, help="shard index (0-based)")
     p.add_argument("--out", type=Path, required=True, help="output shard (.parquet)")
-    p.set_defaults(func=cmd_extract)
+    p.set_defaults(func=cmd_extract, per_shard=True)
 
     _shard_stage(
         sub,
@@ -577,7 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dataset", required=True, help="dataset of the shard")
     d.add_argument("--in", dest="inp", type=Path, required=True, help="document shard (.parquet)")
     d.add_argument("--out", type=Path, required=True, help="output signature file (.parquet)")
-    d.set_defaults(func=cmd_dedup_signatures)
+    d.set_defaults(func=cmd_dedup_signatures, per_shard=True)
     d = dsub.add_parser(
         "buckets",
         help="candidate pairs from one band group (scatter)",
@@ -614,7 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--in", dest="inp", type=Path, required=True, help="document shard (.parquet)")
     d.add_argument("--clusters", type=Path, required=True, help="drop list (.parquet)")
     d.add_argument("--out", type=Path, required=True, help="output shard (.parquet)")
-    d.set_defaults(func=cmd_dedup_filter)
+    d.set_defaults(func=cmd_dedup_filter, per_shard=True)
 
     # --- tokenizer, tokenize, count, mix (issue 5): subcommands added here ---
     _add_token_stages(sub)
@@ -674,8 +674,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _NoPandas:
+    """A meta path finder that makes `import pandas` fail (see `_without_pandas`)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name.partition(".")[0] == "pandas":
+            raise ModuleNotFoundError(f"{name} is not imported by per-shard jobs", name=name)
+
+
+def _without_pandas() -> None:
+    """pyarrow imports pandas (~0.17 CPU-s) on its first conversion of a Python list, only to
+    ask whether the list is a pandas object. Per-shard jobs never hold one and start once per
+    shard and stage, so their process refuses the import (pyarrow's shim reads the ImportError
+    as "no pandas"); a pandas imported already is left alone."""
+    if "pandas" not in sys.modules:
+        sys.meta_path.insert(0, _NoPandas())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "per_shard", False):
+        _without_pandas()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -686,7 +705,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         log.error("%s", e)
         return 2
+    _log_usage()
     return 0
+
+
+def _log_usage() -> None:
+    """The job's own CPU time and peak memory, last line of its log: Snakemake's `benchmark:`
+    files sample and undercount short jobs, this is exact (start-up included)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    log.info(
+        "done: %.3f CPU-s (user %.3f, sys %.3f), peak RSS %.0f MB",
+        r.ru_utime + r.ru_stime,
+        r.ru_utime,
+        r.ru_stime,
+        r.ru_maxrss / 1024,
+    )
 
 
 if __name__ == "__main__":

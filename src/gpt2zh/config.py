@@ -11,14 +11,16 @@ import copy
 import json
 from collections.abc import Iterable, Mapping
 from functools import cache
-from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import jsonschema
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from gpt2zh.errors import UserError
+
+if TYPE_CHECKING:
+    import jsonschema
+
+# jsonschema and yaml are imported where used: every per-shard job imports this module (for
+# ConfigError, dataset_spec) but gets its config as JSON, and the two cost ~0.1 CPU-s to import.
 
 SCHEMA_NAME = "config.schema.yaml"
 
@@ -32,16 +34,25 @@ def schema_path() -> Path:
     repo_copy = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / SCHEMA_NAME
     if repo_copy.exists():
         return repo_copy
+    from importlib import resources
+
     return Path(str(resources.files("gpt2zh") / SCHEMA_NAME))
 
 
 @cache
 def _schema() -> dict[str, Any]:
+    import yaml
+
     return yaml.safe_load(schema_path().read_text(encoding="utf-8"))
 
 
-def _with_defaults(cls: type[jsonschema.protocols.Validator]) -> type:
-    """A validator that writes `default:` values into the instance while validating."""
+@cache
+def _validator() -> type:
+    """A Draft 2020-12 validator that writes `default:` values into the instance while
+    validating."""
+    import jsonschema
+
+    cls = jsonschema.Draft202012Validator
     validate_properties = cls.VALIDATORS["properties"]
 
     def properties(validator: Any, props: Mapping[str, Any], instance: Any, schema: Any) -> Any:
@@ -54,14 +65,13 @@ def _with_defaults(cls: type[jsonschema.protocols.Validator]) -> type:
     return jsonschema.validators.extend(cls, {"properties": properties})
 
 
-_Validator = _with_defaults(jsonschema.Draft202012Validator)
-
-
 def _path(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "<top level>"
 
 
 def _message(error: jsonschema.ValidationError) -> str:
+    import jsonschema
+
     # if/then branches report the innermost failure; that is the one a user can act on.
     while error.context:
         error = jsonschema.exceptions.best_match(error.context)
@@ -71,7 +81,7 @@ def _message(error: jsonschema.ValidationError) -> str:
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Returns a validated deep copy of `config` with defaults filled in, or raises ConfigError."""
     cfg = copy.deepcopy(dict(config))
-    errors = sorted(_Validator(_schema()).iter_errors(cfg), key=lambda e: list(map(str, e.path)))
+    errors = sorted(_validator()(_schema()).iter_errors(cfg), key=lambda e: list(map(str, e.path)))
     if errors:
         lines = "\n".join(f"  - {_message(e)}" for e in errors[:20])
         raise ConfigError(f"invalid config:\n{lines}")
@@ -107,6 +117,8 @@ def _check_references(cfg: dict[str, Any]) -> None:
 
 def load_config(paths: Iterable[str | Path]) -> dict[str, Any]:
     """Loads YAML files, later ones overriding earlier ones key by key (as Snakemake does)."""
+    import yaml
+
     merged: dict[str, Any] = {}
     for path in paths:
         with open(path, encoding="utf-8") as f:

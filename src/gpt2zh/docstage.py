@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -22,10 +21,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from gpt2zh.layout import sidecar
 from gpt2zh.ledger import Ledger
+from gpt2zh.progress import Progress
 from gpt2zh.shards import DOC_SCHEMA, Doc, ShardWriter
 
 log = logging.getLogger(__name__)
@@ -83,13 +82,7 @@ def run_doc_stage(
         ShardWriter(Path(out_path)) as out,
         ShardWriter(dropped_path) if keep_dropped else nullcontext() as dropped,
     ):
-        bar = tqdm(
-            total=pf.metadata.num_rows,
-            desc=f"{stage} {dataset}/{shard}",
-            unit="doc",
-            file=sys.stderr,
-            mininterval=1 if sys.stderr.isatty() else 30,
-        )
+        bar = Progress(pf.metadata.num_rows, f"{stage} {dataset}/{shard}", "doc", log_interval=30)
         for record_batch in pf.iter_batches(batch_size=BATCH_DOCS, columns=DOC_SCHEMA.names):
             batch = DocBatch(record_batch)
             verdicts = step(batch, ledger)

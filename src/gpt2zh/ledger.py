@@ -167,8 +167,9 @@ def merge_stats(stats: Iterable[dict[str, Any]]) -> dict[str, Any]:
         for k in SUMMED_IF_PRESENT:
             if k in s:
                 total[k] = total.get(k, 0) + s[k]
-        if "files" in s:
-            total["files"] = total.get("files", 0) + len(s["files"])
+        if "files" in s:  # a file split over shards counts once, with its first piece
+            later_pieces = sum(1 for lo, _ in s.get("pieces", {}).values() if lo)
+            total["files"] = total.get("files", 0) + len(s["files"]) - later_pieces
         drops.update(s.get("drops", {}))
         changes.update(s.get("changes", {}))
         for side, hist in s.get("lengths", {}).items():

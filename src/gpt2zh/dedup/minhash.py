@@ -2,11 +2,13 @@
 
 For a shingle hash h (32 bits) datasketch computes, per permutation k,
 `phv_k = a_k * fmix32(h) + b_k (mod 2^32)` and keeps the minimum over a document's shingles;
-`a, b` come from `numpy.random.RandomState(seed)` (we take them from `datasketch.MinHash` itself,
-so they cannot drift). Here that runs over all shingles of a batch at once, laid out
-(permutation, shingle) so that the per-document minimum is one `minimum.reduceat` along the fast
-axis, in chunks of `CHUNK` shingles (bounded memory for any document size). The resulting rows
-load as `datasketch.LeanMinHash(seed=seed, hashvalues=row, scheme="affine32")`.
+`a, b` come from `numpy.random.RandomState(seed)`, drawn here exactly as datasketch draws them
+(importing datasketch for two arrays would cost each job ~0.4 CPU-s of scipy and pandas imports;
+a test checks the arrays equal `datasketch.MinHash(...).permutations`). Here that runs over all
+shingles of a batch at once, laid out (permutation, shingle) so that the per-document minimum is
+one `minimum.reduceat` along the fast axis, in chunks of `CHUNK` shingles (bounded memory for any
+document size). The resulting rows load as
+`datasketch.LeanMinHash(seed=seed, hashvalues=row, scheme="affine32")`.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ EMPTY = np.uint32(0xFFFFFFFF)
 
 @cache
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    from datasketch import MinHash
-
-    a, b = MinHash(num_perm=num_perm, seed=seed).permutations
-    return np.ascontiguousarray(a, dtype=np.uint32), np.ascontiguousarray(b, dtype=np.uint32)
+    """datasketch's affine32 parameters: odd `a` (a bijection mod 2^32), any `b`."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return np.ascontiguousarray(a), np.ascontiguousarray(b)
 
 
 def fmix32(h: np.ndarray) -> np.ndarray:

@@ -6,15 +6,22 @@
 source (`root` + `files`). Writes `out_path` (a document shard), `<stem>.stats.json` (the
 stage ledger, `in == out + drops` enforced) and `<stem>.quarantine.jsonl` (always created).
 
-Which files a shard reads
+Which files a shard reads (`assign.py`)
     All manifest files matching a reader's `files` globs (a file belongs to the FIRST reader that
-    matches it; `*`/`?` stay in one folder, `**` spans folders), sorted by path and assigned to the
-    `shards` shards by longest-processing-time greedy on byte size (ties by path). Every shard job
-    computes the same assignment from the manifest, so every byte is read exactly once, shards run
-    in parallel as separate Snakemake jobs, and every output name is known up front. (This
-    replaces DESIGN.md's "shard by hash of id" for extract: hashing ids would make every shard read
-    every file.) Globs matching no file at all are an error naming the dataset and globs; a shard
-    that gets no files writes an empty shard with zero stats.
+    matches it; `*`/`?` stay in one folder, `**` spans folders), sorted by path. With many files
+    they are assigned whole to the `shards` shards by longest-processing-time greedy on byte size
+    (ties by path), as long as that leaves no shard empty and none more than 10 % above the mean;
+    otherwise the files are laid end to end and cut into `shards` equal byte ranges, and a file
+    that straddles a cut is split: each shard it overlaps keeps the records whose ordinal falls in
+    its piece (`assign.position`), in proportion to its bytes of the file. So `shards` is the
+    parallelism of every stage whatever the number and size of the files (one 2 GB file and
+    `shards: 8` gives eight balanced shards). Every shard job computes the same plan from the
+    manifest, every output name is known up front, and a record is extracted by exactly one
+    shard. A piece job reads its whole file (gzip cannot be seeked) but JSON lines and Parquet
+    rows it does not own are skipped unparsed; a split file's bytes_in is divided among its
+    pieces by span and its file-level changes (BOM, blank lines) are counted by the first piece.
+    Globs matching no file at all are an error naming the dataset and globs; a shard that gets no
+    records writes an empty shard with zero stats.
 
 Documents
     `id = f"{dataset}/{relpath}#{n}"`, n the 0-based ordinal of the record within its file,

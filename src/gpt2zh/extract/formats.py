@@ -20,13 +20,13 @@ import re
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache, partial
 from typing import Any
 
 from . import items as drop_items
-from .assign import ExtractError
+from .assign import SPAN, ExtractError, position, positions
 from .paths import EACH, PathSyntaxError, ijson_prefix, parse_path
 from .streams import (
     CORRUPT_ERRORS,
@@ -56,6 +56,8 @@ FORMAT_BY_SUFFIX = {
     ".txt": "txt",
 }
 PARQUET_BATCH = 2048
+#: Yielded in place of a record another shard owns (see `FileJob.lo`): still one record, unparsed.
+SKIPPED = object()
 
 
 @dataclass(slots=True)
@@ -117,12 +119,27 @@ class FileJob:
     max_doc_bytes: int
     json_stream_bytes: int
     bytes_in: int = 0
+    #: counted over the whole file (every piece of a split file sees it all; the first counts)
     changes: Counter[str] = field(default_factory=Counter)
+    #: counted over this piece's own records only (every piece's count is summed)
+    owned_changes: Counter[str] = field(default_factory=Counter)
     decoding: Decoding | None = None
     fmt: str = ""
     #: False when no record can hold CR or NUL: a JSON file without `\r` / `\u000` escapes
     #: (JSON strings cannot hold raw control characters), so the per-record checks are skipped.
     may_have_controls: bool = True
+    #: The caller keeps records n with lo <= position(n) < hi (`assign.py`); readers that can
+    #: tell a record's bounds without parsing it (JSON lines, Parquet rows) yield SKIPPED for
+    #: the others, which every shard reading a piece of the file would otherwise parse.
+    lo: int = 0
+    hi: int = SPAN
+
+    def owns(self) -> Callable[[int], bool] | None:
+        """A test of record ordinals when this job reads a piece of the file, else None."""
+        if (self.lo, self.hi) == (0, SPAN):
+            return None
+        lo, hi = self.lo, self.hi
+        return lambda n: lo <= position(n) < hi
 
     def records(self) -> Iterable[Any]:
         """The file's records: a list when the file was read whole (small JSON), else a
@@ -135,7 +152,9 @@ class FileJob:
             filters = _item_filters(tuple(paths))
         except PathSyntaxError as e:
             raise ExtractError(f"drop_items: {e}") from e
-        return drop_items.apply(self._records(), filters, self.changes, _dropped_record)
+        return drop_items.apply(
+            self._records(), filters, self.owned_changes, _dropped_record, self.owns()
+        )
 
     def _records(self) -> Iterable[Any]:
         self.fmt = resolve_format(self.reader.get("format", "auto"), self.relpath)
@@ -269,15 +288,21 @@ def _jsonl_lines(
     reason = orig.error_reason
     lineno = 0
     blank = 0
+    owns = job.owns()
+    n = -1  # record ordinal: every yield below is one record
     for line in iter(readline, b""):
         lineno += 1
         if len(line) > limit and not line.endswith(b"\n"):
+            n += 1
             head = line[: EXCERPT_CHARS * 4]
             size = len(line)
             while chunk := stream.readline(READ_CHUNK):
                 size += len(chunk)
                 if chunk.endswith(b"\n"):
                     break
+            if owns is not None and not owns(n):
+                yield SKIPPED
+                continue
             yield Bad(
                 "too_large",
                 f"line of {size} bytes > max_doc_bytes {limit}",
@@ -287,6 +312,10 @@ def _jsonl_lines(
             continue
         if line.isspace():
             blank += 1
+            continue
+        n += 1
+        if owns is not None and not owns(n):
+            yield SKIPPED
             continue
         try:
             text = line.decode(codec)
@@ -592,8 +621,16 @@ def _parquet(job: FileJob, compression: str) -> Iterator[Any]:
         names = pf.schema_arrow.names
         columns = [c for c in names if c in needed] or None
         count = 0
+        piece = job.owns() is not None
         try:
             for batch in pf.iter_batches(batch_size=PARQUET_BATCH, columns=columns):
+                if piece:  # only the owned rows become Python objects
+                    mine = _owned_rows(job, count, batch.num_rows)
+                    kept = iter(batch.filter(pa.array(mine)).to_pylist())
+                    count += batch.num_rows
+                    for own in mine.tolist():
+                        yield next(kept) if own else SKIPPED
+                    continue
                 rows = batch.to_pylist()
                 count += len(rows)
                 yield from rows
@@ -602,6 +639,12 @@ def _parquet(job: FileJob, compression: str) -> Iterator[Any]:
     finally:
         if spool is not None:
             spool.close()
+
+
+def _owned_rows(job: FileJob, start: int, n: int) -> Any:
+    """Boolean mask of the rows start..start+n-1 that `job` owns (vectorised `FileJob.owns`)."""
+    pos = positions(start, n)
+    return (pos >= job.lo) & (pos < job.hi)
 
 
 def _needed_columns(reader: Mapping[str, Any]) -> set[str]:

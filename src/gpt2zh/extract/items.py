@@ -15,7 +15,7 @@ null or anything else keeps the item.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,19 +68,28 @@ def _flagged(item: Any, flags: tuple[tuple[str, ...], ...]) -> bool:
 
 
 def apply(
-    records: Iterable[Any], filters: Sequence[ItemFilter], changes: Counter[str], bad: Any
+    records: Iterable[Any],
+    filters: Sequence[ItemFilter],
+    changes: Counter[str],
+    bad: Any,
+    owns: Callable[[int], bool] | None = None,
 ) -> Iterable[Any]:
     """`records` with flagged items removed (a list stays a list); `bad(reason, error, record)`
-    builds the drop entry yielded in place of a record whose lists lost every item."""
-    out = _apply(records, filters, changes, bad)
+    builds the drop entry yielded in place of a record whose lists lost every item. `owns`
+    (a split file's piece test) leaves other pieces' records alone, so each item is counted once."""
+    out = _apply(records, filters, changes, bad, owns)
     return list(out) if isinstance(records, list) else out
 
 
 def _apply(
-    records: Iterable[Any], filters: Sequence[ItemFilter], changes: Counter[str], bad: Any
+    records: Iterable[Any],
+    filters: Sequence[ItemFilter],
+    changes: Counter[str],
+    bad: Any,
+    owns: Callable[[int], bool] | None,
 ) -> Iterator[Any]:
-    for rec in records:
-        if rec.__class__ is not dict:
+    for n, rec in enumerate(records):
+        if rec.__class__ is not dict or (owns is not None and not owns(n)):
             yield rec
             continue
         lists, kept_lists = 0, []

@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 import os
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +15,12 @@ from typing import Any, TextIO
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from tqdm import tqdm
 
 from gpt2zh.ledger import Ledger
+from gpt2zh.progress import Progress
 from gpt2zh.shards import ShardWriter
 
-from .assign import ExtractError, FileTask, shard_files
+from .assign import SPAN, ExtractError, FileTask, position, shard_files
 from .formats import Bad, FileJob, excerpt_of
 from .paths import PathSyntaxError, parse_path
 from .template import MetaBuilder, Template, TemplateError, TemplateSyntaxError
@@ -186,7 +185,15 @@ class _Run:
     def file(self, root: str, task: FileTask) -> None:
         reader = self.readers[task.reader]
         path = os.path.join(root, task.relpath)
-        job = FileJob(path, task.relpath, reader.cfg, self.max_doc_bytes, self.json_stream_bytes)
+        job = FileJob(
+            path,
+            task.relpath,
+            reader.cfg,
+            self.max_doc_bytes,
+            self.json_stream_bytes,
+            lo=task.lo,
+            hi=task.hi,
+        )
         kept_before = self.ledger.docs_out + len(self.texts)
         try:
             records = job.records()
@@ -198,8 +205,14 @@ class _Run:
         seen = self._records(job, reader, records)
         led = self.ledger
         led.docs_in += seen
-        led.bytes_in += job.bytes_in
-        for what, count in job.changes.items():
+        if task.whole:
+            led.bytes_in += job.bytes_in
+        else:  # every piece reads the whole file: each counts its span's share of the bytes
+            led.bytes_in += job.bytes_in * task.hi // SPAN - job.bytes_in * task.lo // SPAN
+        if task.lo == 0:  # file-level changes (BOM, blank lines) once, by the first piece
+            for what, count in job.changes.items():
+                led.changed(what, count)
+        for what, count in job.owned_changes.items():
             led.changed(what, count)
         dec = job.decoding
         if dec is not None and dec.label != "utf-8":
@@ -207,12 +220,16 @@ class _Run:
             led.changed(f"decoded_{dec.label}", led.docs_out - kept_before)
 
     def _records(self, job: FileJob, reader: _Reader, items: Iterable[Any]) -> int:
-        """The hot loop: every record becomes a kept text or one drop. Returns the record count."""
+        """The hot loop: every record becomes a kept text or one drop. Returns the count of
+        records this shard owns (all of the file's, unless it reads one piece of it)."""
         relpath = job.relpath
         meta = MetaBuilder(relpath, reader.meta_paths)
         limit = self.max_doc_bytes
         quick_chars = limit // 4  # a text of at most this many chars fits in `limit` bytes
-        if items.__class__ is list and not job.may_have_controls:
+        lo, hi = job.lo, job.hi
+        piece = (lo, hi) != (0, SPAN)
+        owned = 0
+        if items.__class__ is list and not job.may_have_controls and not piece:
             count = self._whole_file(relpath, reader, meta, items, quick_chars)  # type: ignore[arg-type]
             if count is not None:
                 return count
@@ -235,6 +252,10 @@ class _Run:
         n = -1
         for rec in items:
             n += 1
+            if piece:
+                if not lo <= position(n) < hi:
+                    continue  # another shard's record (readers may yield SKIPPED for it)
+                owned += 1
             if rec.__class__ is dict:
                 try:
                     text = fast(rec)
@@ -292,7 +313,7 @@ class _Run:
         self.batch_chars = batch_chars
         self.ledger.changed("crlf_normalized", crlf)
         self.ledger.changed("nul_removed", nul)
-        return n + 1
+        return owned if piece else n + 1
 
     def _whole_file(
         self,
@@ -386,17 +407,11 @@ def _record_excerpt(rec: Any) -> str:
 
 
 def _progress(files: list[FileTask], desc: str) -> Iterator[FileTask]:
-    tty = sys.stderr.isatty()
-    return iter(
-        tqdm(
-            files,
-            desc=desc,
-            unit="file",
-            file=sys.stderr,
-            mininterval=0.5 if tty else 5.0,
-            disable=not files,
-        )
-    )
+    bar = Progress(len(files), desc, "file", log_interval=5.0)
+    for task in files:
+        yield task
+        bar.update()
+    bar.close()
 
 
 def extract_shard(
@@ -415,11 +430,12 @@ def extract_shard(
     tasks = shard_files(spec, manifest, shard)
     dataset = spec["name"]
     log.info(
-        "extract %s shard %d: %d files, %d bytes",
+        "extract %s shard %d: %d files (%d of them in part), %d bytes",
         dataset,
         shard,
         len(tasks),
-        sum(t.nbytes for t in tasks),
+        sum(not t.whole for t in tasks),
+        sum(t.share for t in tasks),
     )
     q = _Quarantine(sidecar(out_path, ".quarantine.jsonl"))
     try:
@@ -436,9 +452,12 @@ def extract_shard(
     led = run.ledger
     led.extra.update(
         files=[t.relpath for t in tasks],
-        file_bytes=sum(t.nbytes for t in tasks),
+        file_bytes=sum(t.share for t in tasks),
         quarantined=sum(led.drops.values()),
     )
+    pieces = {t.relpath: [t.lo, t.hi] for t in tasks if not t.whole}
+    if pieces:  # the files this shard read in part: [lo, hi) of assign.SPAN
+        led.extra["pieces"] = pieces
     stats = led.write(sidecar(out_path, ".stats.json"))
     log.info(
         "extract %s shard %d: %d records in, %d documents out, drops %s, %.1f s",
