@@ -13,6 +13,7 @@ import torch
 from gpt2zh.config import load_config
 from gpt2zh.train import plan as pl
 from gpt2zh.train.loop import lr_at
+from gpt2zh.train.loss import NextTokenLoss, next_token_loss
 from gpt2zh.train.mfu import PEAK_TFLOPS_BF16, flops_per_token, mfu
 from gpt2zh.train.model import ModelError, build_model, gpt2_config, padded_vocab, param_groups
 from train_fixtures import REPO
@@ -32,6 +33,21 @@ def test_wsd_schedule_is_stable_then_decays_linearly() -> None:
     assert [lr_at(i, w, 100) for i in (10, 50, 80)] == [1.0, 1.0, 1.0]
     assert lr_at(90, w, 100) == pytest.approx(0.1 + 0.9 * 10 / 20)
     assert lr_at(100, w, 100) == pytest.approx(0.1)
+
+
+def test_next_token_loss_and_its_gradient_equal_cross_entropy() -> None:
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 50, (3, 9), generator=gen)
+    logits = (4 * torch.randn(3, 9, 50, generator=gen, dtype=torch.float64)).requires_grad_()
+    expected = torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, 50), ids[:, 1:].reshape(-1)
+    )
+    (want,) = torch.autograd.grad(2 * expected, logits)
+    got = next_token_loss(logits, ids)
+    (grad,) = torch.autograd.grad(2 * got, logits)
+    assert torch.allclose(got, expected, atol=1e-12)
+    assert torch.allclose(grad, want, atol=1e-12)
+    assert not grad[:, -1].any()  # the last position predicts nothing
 
 
 def test_no_weight_decay_on_biases_layernorms_embeddings() -> None:

@@ -35,6 +35,7 @@ from gpt2zh.train.checkpoint import (
 )
 from gpt2zh.train.data import eval_batches, open_data
 from gpt2zh.train.log import RunLog
+from gpt2zh.train.loss import next_token_loss
 from gpt2zh.train.mfu import device_name, mfu, model_flops_per_token, peak_flops
 from gpt2zh.train.model import build_model, gpt2_config, param_groups
 
@@ -79,7 +80,9 @@ def train_step(
         x = x.to(accelerator.device, non_blocking=True)
         last = i == len(batches) - 1
         with contextlib.nullcontext() if last else accelerator.no_sync(model):
-            loss = model(input_ids=x, labels=x).loss / len(batches)
+            # no KV cache: training never reuses it, and building one costs a concat per layer
+            logits = model(input_ids=x, use_cache=False).logits
+            loss = next_token_loss(logits, x) / len(batches)
             accelerator.backward(loss)
         total += loss.detach()
     norm = accelerator.clip_grad_norm_(model.parameters(), grad_clip) if grad_clip else None
@@ -91,9 +94,11 @@ def train_step(
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, batches: Sequence[torch.Tensor], acc: Accelerator) -> float:
     model.eval()
-    losses = torch.stack(
-        [model(input_ids=x.to(acc.device), labels=x.to(acc.device)).loss.float() for x in batches]
-    )
+    losses = []
+    for x in batches:
+        x = x.to(acc.device)
+        losses.append(next_token_loss(model(input_ids=x, use_cache=False).logits, x))
+    losses = torch.stack(losses)
     return float(acc.reduce(losses.mean(), reduction="mean"))
 
 
@@ -170,7 +175,9 @@ def train(
         lr=float(t["lr"]),
         betas=(float(t["beta1"]), float(t["beta2"])),
         eps=float(t["eps"]),
+        # CUDA: one fused kernel; CPU: foreach (one op per kind over all tensors, not per tensor)
         fused=acc.device.type == "cuda",
+        foreach=acc.device.type != "cuda",
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda it: lr_at(it, t, max_steps) / float(t["lr"])
