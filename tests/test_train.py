@@ -50,6 +50,10 @@ def test_uninterrupted_run_learns_and_saves_a_loadable_model(straight: Path) -> 
     gen = pipeline("text-generation", model=model, tokenizer=tok, device="cpu")
     text = gen("床前", max_new_tokens=5, do_sample=False)[0]["generated_text"]
     assert text.startswith("床前")
+    umask = os.umask(0)
+    os.umask(umask)
+    for f in (straight / "model").iterdir():  # readable by whoever may read the folder
+        assert f.stat().st_mode & 0o777 == 0o666 & ~umask, f
     assert (straight / "tensorboard").is_dir() is False  # tiny.yaml switches it off
     assert [p.name for _, p in ck.list_checkpoints(straight / "checkpoints")] == [
         "step-00000009",

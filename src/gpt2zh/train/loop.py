@@ -24,6 +24,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import get_int_from_env, set_seed
 from transformers import AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from gpt2zh.errors import UserError
 from gpt2zh.train.checkpoint import (
@@ -32,6 +33,7 @@ from gpt2zh.train.checkpoint import (
     full_state,
     list_checkpoints,
     run_fingerprint,
+    share_like_umask,
 )
 from gpt2zh.train.data import eval_batches, open_data
 from gpt2zh.train.log import RunLog
@@ -139,6 +141,7 @@ def train(
     called after every step (tests send signals from it)."""
     m, t = spec["model"], spec["train"]
     out_dir = Path(out_dir)
+    hf_logging.disable_progress_bar()  # "Writing model shards" bars: \r-joined in the job log
     if threads:
         torch.set_num_threads(threads)
     acc = Accelerator(mixed_precision=_precision(t["precision"]))
@@ -241,6 +244,7 @@ def train(
     try:
         if step == 0:
             runlog.record(0, **{"val.loss": evaluate(model, val, acc), "tokens": 0})
+            runlog.progress(0)
         window_tokens, window_s, pending = 0, 0.0, []
         sync_every = max(1, min(int(t["log_every"]), SYNC_EVERY_MAX))
         t_last = time.perf_counter()
@@ -254,7 +258,6 @@ def train(
             step, tokens = step + 1, tokens + tokens_per_step
             pending.append(loss.float())
             window_tokens += tokens_per_step
-            runlog.advance()
             logs = step % int(t["log_every"]) == 0 or step == 1 or step == max_steps
             evals = step % int(t["eval_every"]) == 0 or step == max_steps
             saves = step % int(t["checkpoint_every"]) == 0 or step == until_step
@@ -297,6 +300,8 @@ def train(
                 window_tokens, window_s = 0, 0.0
             if evals:
                 runlog.record(step, **{"val.loss": evaluate(model, val, acc), "tokens": tokens})
+            if logs or evals:
+                runlog.progress(step)
             if saves or stopping:
                 save()
             if stopping:
@@ -321,6 +326,7 @@ def train(
     if acc.is_main_process:
         acc.unwrap_model(model).save_pretrained(out_dir / "model", state_dict=weights)
         tokenizer.save_pretrained(out_dir / "model")
+        share_like_umask((out_dir / "model").iterdir())
         (out_dir / "summary.json").write_text(
             json.dumps(summary, ensure_ascii=False, indent=1), "utf-8"
         )
