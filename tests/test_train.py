@@ -81,6 +81,25 @@ def test_sigterm_saves_and_resume_is_exact(
     assert w1.keys() == w2.keys() and all(torch.equal(w1[k], w2[k]) for k in w1)
 
 
+def test_muon_learns_resumes_exactly_and_saves_a_plain_gpt2(
+    data: tuple[Path, Path], straight: Path, tmp_path: Path
+) -> None:
+    """train.optimizer muon: Muon on the blocks' matrices, AdamW on the rest, one state dict:
+    paused after step 4 and resumed, the curve is the straight run's to the bit."""
+    from transformers import AutoModelForCausalLM
+
+    muon = {**SPEC, "train": {**SPEC["train"], "optimizer": "muon"}}
+    _run(data, tmp_path / "straight", muon)
+    assert curve(tmp_path / "straight") != curve(straight)  # another optimizer, another curve
+    val = [v for _, k, v in curve(tmp_path / "straight") if k == "val.loss"]
+    assert val[-1] < val[0]
+    assert _run(data, tmp_path / "paused", muon, until_step=4)["paused"]
+    _run(data, tmp_path / "paused", muon)
+    assert curve(tmp_path / "paused") == curve(tmp_path / "straight")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "paused" / "model")
+    assert model.config.model_type == "gpt2"
+
+
 def test_accelerate_launch_pause_then_resume_matches(
     data: tuple[Path, Path], straight: Path, tmp_path: Path
 ) -> None:

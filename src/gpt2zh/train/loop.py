@@ -2,7 +2,7 @@
 
     for step in start+1 .. max_steps:
         grad_accum micro-batches → forward (bf16 autocast on GPU, fp32 on CPU) → backward
-        clip → AdamW (fused on CUDA) → LR schedule (warmup + cosine or WSD)
+        clip → AdamW (fused on CUDA), or Muon + AdamW → LR schedule (warmup + cosine or WSD)
         log (loss, lr, grad norm, tokens, tokens/s, MFU) · val loss · checkpoint
 A non-finite loss stops the run before anything is saved; SIGTERM saves and stops; a rerun
 resumes from the newest valid checkpoint with the same batches, RNG and schedule.
@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import get_int_from_env, set_seed
+from accelerate.utils import DistributedType, get_int_from_env, set_seed
 from transformers import AutoTokenizer
 from transformers.utils import logging as hf_logging
 
@@ -39,7 +39,8 @@ from gpt2zh.train.data import eval_batches, open_data
 from gpt2zh.train.log import RunLog
 from gpt2zh.train.loss import next_token_loss
 from gpt2zh.train.mfu import device_name, mfu, model_flops_per_token, peak_flops
-from gpt2zh.train.model import build_model, gpt2_config, param_groups
+from gpt2zh.train.model import build_model, gpt2_config
+from gpt2zh.train.optim import build_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -173,15 +174,8 @@ def train(
         raise UserError("train: set max_steps or tokens (both are null)")
     max_steps = int(t["max_steps"] or math.ceil(int(t["tokens"]) / tokens_per_step))
 
-    optimizer = torch.optim.AdamW(
-        param_groups(model, float(t["weight_decay"])),
-        lr=float(t["lr"]),
-        betas=(float(t["beta1"]), float(t["beta2"])),
-        eps=float(t["eps"]),
-        # CUDA: one fused kernel; CPU: foreach (one op per kind over all tensors, not per tensor)
-        fused=acc.device.type == "cuda",
-        foreach=acc.device.type != "cuda",
-    )
+    sharded = acc.distributed_type == DistributedType.FSDP
+    optimizer = build_optimizer(model, t, acc.device, sharded=sharded)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda it: lr_at(it, t, max_steps) / float(t["lr"])
     )
