@@ -26,7 +26,8 @@ def check_contract(r: dict[str, Any]) -> None:
         assert s["gain_bits_per_char"]["vs_untrained"] == pytest.approx(
             s["untrained"]["bits_per_char"] - s["model"]["bits_per_char"], abs=2e-6
         )
-    assert set(r["sampling"]) == {"temperature", "top_k", "top_p", "max_new_tokens", "seed"}
+    sampling = {"temperature", "top_k", "top_p", "max_new_tokens", "seed", "samples_per_prompt"}
+    assert set(r["sampling"]) == sampling
     for x in r["samples"]:
         assert set(x) == {
             "prompt",

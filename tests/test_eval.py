@@ -268,6 +268,13 @@ def test_eval_end_to_end_beats_both_baselines_and_reruns_identically(
     evaluate(eval_spec(), trained["model"], trained["mix"], tmp_path / "b", threads=1)
     for name in ("eval.json", "eval.md"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    # two samples per prompt: the first round is the one-sample run's, the second another
+    two = evaluate(
+        eval_spec(samples_per_prompt=2), trained["model"], trained["mix"], tmp_path / "c"
+    )
+    n = len(r["samples"])
+    assert len(two["samples"]) == 2 * n and two["samples"][:n] == r["samples"]
+    assert [x["text"] for x in two["samples"][n:]] != [x["text"] for x in r["samples"]]
 
 
 def test_lm_eval_runs_the_cloze_on_the_saved_model(

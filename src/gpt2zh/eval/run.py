@@ -204,15 +204,20 @@ def evaluate(
             empty.append(name)
             log.warning("eval: %s has no validation rows; left out", name)
 
-    sampling = {k: e[k] for k in ("temperature", "top_k", "top_p", "max_new_tokens", "seed")}
+    keys = ("temperature", "top_k", "top_p", "max_new_tokens", "seed", "samples_per_prompt")
+    sampling = {k: e[k] for k in keys}
     samples = []
-    for i, prompt in enumerate(e["prompts"]):
-        text = sample(model, tokenizer, prompt, sampling, int(e["seed"]) + i, device)
-        clauses = clause_lengths(prompt + text, start=len(prompt))
-        samples.append(
-            {"prompt": prompt, "text": text, **measures(text), "clause_lengths": clauses}
-        )
-        log.info("sample %d: %s|%s", i, prompt, text.replace("\n", " / "))
+    # round j of the prompts uses seeds seed + j·len(prompts) + i: round 0 is seed + i, so
+    # more rounds add samples and leave the first ones as they were
+    for j in range(int(e["samples_per_prompt"])):
+        for i, prompt in enumerate(e["prompts"]):
+            seed = int(e["seed"]) + j * len(e["prompts"]) + i
+            text = sample(model, tokenizer, prompt, sampling, seed, device)
+            clauses = clause_lengths(prompt + text, start=len(prompt))
+            samples.append(
+                {"prompt": prompt, "text": text, **measures(text), "clause_lengths": clauses}
+            )
+            log.info("sample %d: %s|%s", len(samples) - 1, prompt, text.replace("\n", " / "))
     docs = list(harness.documents(iter_rows(shard_paths(mix_dir, "val"), 64), token_bytes))
     mean_len = round(sum(len(s["text"]) for s in samples) / len(samples)) if samples else 0
     reference = reference_windows(docs, mean_len, int(e["reference_samples"]))
