@@ -231,6 +231,18 @@ def test_benchmark_runs_on_cpu_with_a_tiny_model() -> None:
         assert word in out.stdout
 
 
+def test_cpu_benchmark_runs_the_loop_and_the_reference(data: tuple[Path, Path]) -> None:
+    script = REPO / "benchmarks" / "train_cpu_bench.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--config", str(REPO / "workflow" / "configs" / "tiny.yaml"),
+         "--mix", str(data[0]), "--tokenizer", str(data[1]), "--steps", "3", "--repeats", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "run 1 reference:" in out.stdout and "run 1    gpt2zh:" in out.stdout
+    assert "ratio gpt2zh / reference:" in out.stdout
+
+
 def test_gpu_session_script_runs_its_checks_on_cpu(tmp_path: Path) -> None:
     """The one-command GPU check (benchmarks/gpu_session.py), in its CPU mode: prepared data,
     a straight run, a paused and resumed one equal to it, the model loads and generates."""
