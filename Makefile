@@ -34,7 +34,8 @@ demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --cores $(CORES) train
 	$(BIN)/snakemake --cores $(CORES) eval
-	@echo "Reports: results/reports/index.html (corpus), results/reports/<run>/index.html (model); model: results/train/<run>/model; eval: results/eval/<run>/eval.md (run: config.yaml)"
+	@$(BIN)/python -c "import yaml; r = yaml.safe_load(open('config.yaml', encoding='utf-8'))['run']; \
+	  print(f'Run {r} (config.yaml): reports results/reports/index.html (corpus) and results/reports/{r}/index.html (model), model results/train/{r}/model, eval results/eval/{r}/eval.md, training log logs/train/{r}.log')"
 
 # The tests also run eval's next-line cloze under lm-evaluation-harness (the optional extra).
 LMEVAL := $(VENV)/.lmeval

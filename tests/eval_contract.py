@@ -20,11 +20,14 @@ def check_contract(r: dict[str, Any]) -> None:
         assert set(s) >= SPLIT_KEYS
         assert set(s["model"]) == set(s["untrained"]) == METRICS
         assert set(s["unigram"]) == {"bits_per_char", "bits_per_byte"}
+        doc_keys = {"docs", "tokens", "chars", "bytes", "bits_per_char", "bits_per_byte"}
+        assert set(s["documents"]) == doc_keys
         assert set(s["gain_bits_per_char"]) == {"vs_untrained", "vs_unigram"}
         assert s["gain_bits_per_char"]["vs_untrained"] == pytest.approx(
             s["untrained"]["bits_per_char"] - s["model"]["bits_per_char"], abs=2e-6
         )
-    assert set(r["sampling"]) == {"temperature", "top_k", "top_p", "max_new_tokens", "seed"}
+    sampling = {"temperature", "top_k", "top_p", "max_new_tokens", "seed", "samples_per_prompt"}
+    assert set(r["sampling"]) == sampling
     for x in r["samples"]:
         assert set(x) == {
             "prompt",

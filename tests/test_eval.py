@@ -19,7 +19,7 @@ from gpt2zh.config import ConfigError, load_config
 from gpt2zh.eval import harness
 from gpt2zh.eval.degeneration import distinct_n, measures, repeat_ratio
 from gpt2zh.eval.form import clause_lengths, form
-from gpt2zh.eval.loss import bits, score_split
+from gpt2zh.eval.loss import bits, score_documents, score_split, windows
 from gpt2zh.eval.text import REPLACEMENT, TokenBytes, Utf8Stream
 from gpt2zh.eval.unigram import SCALARS, Unigram, count_chars
 from gpt2zh.train.loop import train
@@ -27,6 +27,7 @@ from train_fixtures import POEMS, REPO, make_mix, make_tokenizer, spec
 
 TINY = REPO / "workflow" / "configs" / "tiny.yaml"
 CHUANG = "床".encode()  # 3 bytes: e5 ba 8a
+CPU = torch.device("cpu")
 
 
 class Uniform(torch.nn.Module):
@@ -78,6 +79,56 @@ def test_a_character_split_across_rows_counts_once_in_the_row_of_its_first_byte(
     # row 1 scores a 床-head; row 2's first token (床's tail) is context: 床 is counted in row 1
     assert (s.tokens, s.bytes, s.chars) == (4, 5, 4)
     assert seen == [ord("a"), ord("床"), ord("a")]
+
+
+def test_documents_by_hand_each_from_an_eos_with_its_own_eos_scored() -> None:
+    # stream: a 床 EOS | a a EOS | a (cut tail, left out); per document: [EOS] doc [EOS]
+    rows = iter([np.array([[2, 0, 1, 3], [2, 2, 3, 2]], dtype=np.int64)])
+    d = score_documents(
+        rows, Uniform(4), hand_table(), eos_id=3, context=16, batch_rows=8, device=CPU
+    )
+    assert (d.docs, d.tokens, d.chars, d.bytes) == (2, 4 + 3, 3 + 3, 5 + 3)
+    assert d.result()["bits_per_char"] == pytest.approx(7 * 2 / 6)  # 7 targets × 2 bits
+
+
+def test_windows_score_every_target_once_with_half_a_context_before_it() -> None:
+    assert windows(5, 8) == [(0, 5, 1)]
+    spans = windows(11, 4)
+    targets = [t for start, end, first in spans for t in range(first, end)]
+    assert targets == list(range(1, 11))
+    assert all(first - start >= 2 or start == 0 for start, _, first in spans)
+    assert all(end - start <= 4 for start, end, _ in spans)
+
+
+def test_documents_score_alone_whatever_the_batch_or_window(trained: dict[str, Path]) -> None:
+    """Padding a batch changes nothing (causal, right-padded), a document's NLL is that of the
+    document run alone, and windows shorter than a document change it only a little."""
+    from transformers import AutoTokenizer
+
+    from gpt2zh.eval.loss import document_ids, iter_rows
+    from gpt2zh.mix.reader import shard_paths
+    from gpt2zh.train.model import build_model, gpt2_config
+
+    tok = AutoTokenizer.from_pretrained(trained["model"])
+    tb, eos = TokenBytes.from_tokenizer(tok), tok.eos_token_id
+    m = {**spec()["model"], "n_positions": 64}  # the tiny poems are 42-53 tokens
+    torch.manual_seed(0)
+    config = gpt2_config(m, vocab_size=len(tok), seq_len=32, eos_id=eos)
+    model = build_model(config, "sdpa", CPU).eval()
+    paths = shard_paths(trained["mix"], "val")
+
+    def nll(batch_rows: int, context: int) -> float:
+        return score_documents(iter_rows(paths, 4), model, tb, eos, context, batch_rows, CPU).nll
+
+    by_hand = 0.0
+    for doc in document_ids(iter_rows(paths, 4), tb.special):
+        x = torch.tensor([[eos, *doc.tolist(), eos]])
+        with torch.no_grad():
+            logits = model(input_ids=x).logits[0, :-1]
+        by_hand += float(torch.nn.functional.cross_entropy(logits, x[0, 1:], reduction="sum"))
+    assert nll(1, 64) == pytest.approx(by_hand, rel=1e-5)
+    assert nll(5, 64) == pytest.approx(by_hand, rel=1e-5)
+    assert nll(3, 16) == pytest.approx(by_hand, rel=0.2) and nll(3, 16) != pytest.approx(by_hand)
 
 
 def test_token_bytes_of_a_real_tokenizer_and_a_stream_fed_in_pieces(tmp_path: Path) -> None:
@@ -206,6 +257,9 @@ def test_eval_end_to_end_beats_both_baselines_and_reruns_identically(
     assert s["tokens"] == 8 * 31 and s["bytes"] > s["chars"] > s["tokens"] / 2
     assert s["gain_bits_per_char"]["vs_untrained"] > 1 and s["gain_bits_per_char"]["vs_unigram"] > 0
     assert s["untrained"]["loss"] == pytest.approx(math.log(320), rel=0.05)  # ~uniform at init
+    # per document with full context: no unscored row starts, so it scores more characters
+    assert s["documents"]["docs"] > 0 and s["documents"]["chars"] > 0
+    assert 0 < s["documents"]["bits_per_char"] < s["untrained"]["bits_per_char"]
     assert len(r["samples"]) == len(load_config([TINY])["eval"]["prompts"])
     md = (tmp_path / "a" / "eval.md").read_text("utf-8")
     assert "| all |" in md and "床前明月光" in md and "## Degeneration" in md
@@ -214,6 +268,13 @@ def test_eval_end_to_end_beats_both_baselines_and_reruns_identically(
     evaluate(eval_spec(), trained["model"], trained["mix"], tmp_path / "b", threads=1)
     for name in ("eval.json", "eval.md"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    # two samples per prompt: the first round is the one-sample run's, the second another
+    two = evaluate(
+        eval_spec(samples_per_prompt=2), trained["model"], trained["mix"], tmp_path / "c"
+    )
+    n = len(r["samples"])
+    assert len(two["samples"]) == 2 * n and two["samples"][:n] == r["samples"]
+    assert [x["text"] for x in two["samples"][n:]] != [x["text"] for x in r["samples"]]
 
 
 def test_lm_eval_runs_the_cloze_on_the_saved_model(

@@ -50,6 +50,10 @@ def test_uninterrupted_run_learns_and_saves_a_loadable_model(straight: Path) -> 
     gen = pipeline("text-generation", model=model, tokenizer=tok, device="cpu")
     text = gen("床前", max_new_tokens=5, do_sample=False)[0]["generated_text"]
     assert text.startswith("床前")
+    umask = os.umask(0)
+    os.umask(umask)
+    for f in (straight / "model").iterdir():  # readable by whoever may read the folder
+        assert f.stat().st_mode & 0o777 == 0o666 & ~umask, f
     assert (straight / "tensorboard").is_dir() is False  # tiny.yaml switches it off
     assert [p.name for _, p in ck.list_checkpoints(straight / "checkpoints")] == [
         "step-00000009",
@@ -75,6 +79,25 @@ def test_sigterm_saves_and_resume_is_exact(
     w1 = load_file(straight / "model" / "model.safetensors")
     w2 = load_file(tmp_path / "model" / "model.safetensors")
     assert w1.keys() == w2.keys() and all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_muon_learns_resumes_exactly_and_saves_a_plain_gpt2(
+    data: tuple[Path, Path], straight: Path, tmp_path: Path
+) -> None:
+    """train.optimizer muon: Muon on the blocks' matrices, AdamW on the rest, one state dict:
+    paused after step 4 and resumed, the curve is the straight run's to the bit."""
+    from transformers import AutoModelForCausalLM
+
+    muon = {**SPEC, "train": {**SPEC["train"], "optimizer": "muon"}}
+    _run(data, tmp_path / "straight", muon)
+    assert curve(tmp_path / "straight") != curve(straight)  # another optimizer, another curve
+    val = [v for _, k, v in curve(tmp_path / "straight") if k == "val.loss"]
+    assert val[-1] < val[0]
+    assert _run(data, tmp_path / "paused", muon, until_step=4)["paused"]
+    _run(data, tmp_path / "paused", muon)
+    assert curve(tmp_path / "paused") == curve(tmp_path / "straight")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "paused" / "model")
+    assert model.config.model_type == "gpt2"
 
 
 def test_accelerate_launch_pause_then_resume_matches(
@@ -206,6 +229,18 @@ def test_benchmark_runs_on_cpu_with_a_tiny_model() -> None:
     assert out.returncode == 0, out.stderr
     for word in ("device:", "torch", "gpt2zh loop", "reference", "tokens/s", "ratio"):
         assert word in out.stdout
+
+
+def test_cpu_benchmark_runs_the_loop_and_the_reference(data: tuple[Path, Path]) -> None:
+    script = REPO / "benchmarks" / "train_cpu_bench.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--config", str(REPO / "workflow" / "configs" / "tiny.yaml"),
+         "--mix", str(data[0]), "--tokenizer", str(data[1]), "--steps", "3", "--repeats", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "run 1 reference:" in out.stdout and "run 1    gpt2zh:" in out.stdout
+    assert "ratio gpt2zh / reference:" in out.stdout
 
 
 def test_gpu_session_script_runs_its_checks_on_cpu(tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ import torch
 
 from gpt2zh.config import load_config
 from gpt2zh.train import plan as pl
+from gpt2zh.train.log import RunLog
 from gpt2zh.train.loop import lr_at
+from gpt2zh.train.loss import next_token_loss
 from gpt2zh.train.mfu import PEAK_TFLOPS_BF16, flops_per_token, mfu
 from gpt2zh.train.model import ModelError, build_model, gpt2_config, padded_vocab, param_groups
 from train_fixtures import REPO
@@ -32,6 +34,40 @@ def test_wsd_schedule_is_stable_then_decays_linearly() -> None:
     assert [lr_at(i, w, 100) for i in (10, 50, 80)] == [1.0, 1.0, 1.0]
     assert lr_at(90, w, 100) == pytest.approx(0.1 + 0.9 * 10 / 20)
     assert lr_at(100, w, 100) == pytest.approx(0.1)
+
+
+def test_next_token_loss_and_its_gradient_equal_cross_entropy() -> None:
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 50, (3, 9), generator=gen)
+    logits = (4 * torch.randn(3, 9, 50, generator=gen, dtype=torch.float64)).requires_grad_()
+    expected = torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, 50), ids[:, 1:].reshape(-1)
+    )
+    (want,) = torch.autograd.grad(2 * expected, logits)
+    got = next_token_loss(logits, ids)
+    (grad,) = torch.autograd.grad(2 * got, logits)
+    assert torch.allclose(got, expected, atol=1e-12)
+    assert torch.allclose(grad, want, atol=1e-12)
+    assert not grad[:, -1].any()  # the last position predicts nothing
+
+
+def test_progress_lines_are_plain_and_come_at_validations_and_the_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runlog = RunLog(tmp_path / "demo", start_step=0, max_steps=300, enabled=True, tensorboard=False)
+    runlog.record(0, **{"val.loss": 9.0312, "tokens": 0})
+    assert runlog.progress(0) == "train demo: step 0/300 · val loss 9.031"
+    runlog.record(1, **{"train.loss": 9.01, "train.tokens_per_s": 7400.4, "tokens": 1024})
+    line = runlog.progress(1)
+    assert line.startswith("train demo: step 1/300 · loss 9.010 · val loss 9.031 (step 0)")
+    assert "7,400 tokens/s" in line and "elapsed · ETA " in line
+    runlog.record(2, **{"train.loss": 8.9, "train.tokens_per_s": 7000.0, "tokens": 2048})
+    assert runlog.progress(2) is None  # neither due nor 10 s since the last line
+    runlog.record(3, **{"val.loss": 8.5})
+    assert runlog.progress(3).startswith("train demo: step 3/300 · loss 8.900 · val loss 8.500 ·")
+    runlog.close()
+    out, err = capsys.readouterr()
+    assert out == err and len(out.splitlines()) == 3 and "\r" not in out
 
 
 def test_no_weight_decay_on_biases_layernorms_embeddings() -> None:

@@ -242,7 +242,12 @@ def test_train_on_the_tiny_mix(tiny_run: Path) -> None:
     """`snakemake train`: accelerate launch on CPU, the model out, checkpoints kept aside."""
     from transformers import AutoModelForCausalLM
 
-    run_snakemake(tiny_run, "train", configfile=TINY)
+    proc = run_snakemake(tiny_run, "train", configfile=TINY)
+    # progress on the console (the job's stdout) and the same plain lines in the job's log
+    assert "train tiny: step 6/6 · loss " in proc.stdout and " val loss " in proc.stdout
+    job_log = (tiny_run / "logs" / "train" / "tiny.log").read_text("utf-8")
+    assert "train tiny: step 6/6 · loss " in job_log and "tokens/s" in job_log
+    assert "\r" not in job_log
     out = tiny_run / "results" / "train" / "tiny"
     model = AutoModelForCausalLM.from_pretrained(out / "model")
     assert model.config.n_layer == 2 and (out / "model" / "tokenizer.json").is_file()

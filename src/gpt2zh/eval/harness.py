@@ -28,6 +28,7 @@ import numpy as np
 import yaml
 
 from gpt2zh.errors import UserError
+from gpt2zh.eval.loss import document_ids
 from gpt2zh.eval.text import TokenBytes
 
 log = logging.getLogger(__name__)
@@ -48,16 +49,8 @@ class HarnessError(UserError):
 
 def documents(rows: Iterable[np.ndarray], token_bytes: TokenBytes) -> Iterator[str]:
     """The complete documents of a packed split (each ends with EOS; a cut tail is left out)."""
-    pending: list[np.ndarray] = []
-    for batch in rows:
-        ids = batch.reshape(-1)
-        ends = np.flatnonzero(token_bytes.special[ids])
-        start = 0
-        for end in ends.tolist():
-            doc = np.concatenate([*pending, ids[start:end]])
-            pending, start = [], end + 1
-            yield token_bytes.text(doc).decode("utf-8", errors="replace")
-        pending.append(ids[start:])
+    for doc in document_ids(rows, token_bytes.special):
+        yield token_bytes.text(doc).decode("utf-8", errors="replace")
 
 
 def _lines(doc: str) -> list[str]:

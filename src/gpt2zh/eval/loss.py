@@ -10,7 +10,7 @@ ends is part of modelling text) and count as one character and one byte (see `te
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,4 +100,115 @@ def score_split(
     cps = chars.close()
     score.chars += len(cps)
     score.char_bits += char_bits(cps, 0)
+    return score
+
+
+def document_ids(rows: Iterable[np.ndarray], is_end: np.ndarray) -> Iterator[np.ndarray]:
+    """The token ids of each complete document of a packed split, EOS left out (every document
+    ends with one; a tail the split cut off is left out)."""
+    pending: list[np.ndarray] = []
+    for batch in rows:
+        ids = batch.reshape(-1)
+        start = 0
+        for end in np.flatnonzero(is_end[ids]).tolist():
+            yield np.concatenate([*pending, ids[start:end]])
+            pending, start = [], end + 1
+        pending.append(ids[start:])
+
+
+def windows(length: int, context: int) -> list[tuple[int, int, int]]:
+    """(start, end, first scored target) of the windows that score targets 1..length-1 of a
+    sequence with at most `context` tokens each: one window when it fits, else windows half a
+    context apart, each scoring only the targets the previous ones did not (every target keeps
+    at least half a context before it)."""
+    if length <= context:
+        return [(0, length, 1)]
+    stride = max(1, context // 2)
+    out, scored = [], 1
+    for start in range(0, length - 1, stride):
+        end = min(start + context, length)
+        out.append((start, end, scored))
+        scored = end
+        if end == length:
+            break
+    return out
+
+
+@dataclass
+class DocScore:
+    """Sums over whole documents, each scored from its start: `[EOS] + doc + [EOS]`, every
+    token and the closing EOS predicted with all of the document before it as context."""
+
+    docs: int = 0
+    tokens: int = 0
+    chars: int = 0
+    bytes: int = 0
+    nll: float = 0.0
+
+    def result(self) -> dict[str, float]:
+        return {
+            "docs": self.docs,
+            "tokens": self.tokens,
+            "chars": self.chars,
+            "bytes": self.bytes,
+            "bits_per_char": bits(self.nll, self.chars),
+            "bits_per_byte": bits(self.nll, self.bytes),
+        }
+
+
+@torch.no_grad()
+def _window_nll(
+    model: torch.nn.Module, pieces: list[tuple[np.ndarray, int]], eos: int, device: torch.device
+) -> float:
+    """Summed NLL of `pieces` (token ids, index of the first scored target), right-padded."""
+    longest = max(len(ids) for ids, _ in pieces)
+    x = np.full((len(pieces), longest), eos, dtype=np.int64)
+    scored = np.zeros((len(pieces), longest - 1), dtype=bool)
+    for i, (ids, first) in enumerate(pieces):
+        x[i, : len(ids)] = ids
+        scored[i, first - 1 : len(ids) - 1] = True
+    rows = torch.from_numpy(x).to(device)
+    logits = model(input_ids=rows).logits[:, :-1].float()
+    nll = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), rows[:, 1:].reshape(-1), reduction="none"
+    )
+    return float(nll[torch.from_numpy(scored.reshape(-1)).to(device)].double().sum())
+
+
+def score_documents(
+    rows: Iterable[np.ndarray],
+    model: torch.nn.Module,
+    token_bytes: TokenBytes,
+    eos_id: int,
+    context: int,
+    batch_rows: int,
+    device: torch.device,
+    chunk_docs: int = 4096,
+) -> DocScore:
+    """Scores every complete document of a split on its own with full context (no packing:
+    nothing of another document before it, no row cut through it). Characters and bytes count
+    as in `score_split` (the closing EOS is one of each). Documents are batched by length,
+    `chunk_docs` at a time (bounded memory)."""
+    score = DocScore()
+    pieces: list[tuple[np.ndarray, int]] = []
+
+    def flush() -> None:
+        pieces.sort(key=lambda p: len(p[0]))  # similar lengths together: little padding
+        for i in range(0, len(pieces), batch_rows):
+            score.nll += _window_nll(model, pieces[i : i + batch_rows], eos_id, device)
+        pieces.clear()
+
+    for n, doc in enumerate(document_ids(rows, token_bytes.special), start=1):
+        seq = np.concatenate([[eos_id], doc, [eos_id]]).astype(np.int64)
+        for start, end, first in windows(len(seq), context):
+            pieces.append((seq[start:end], first - start))
+        flat, _ = token_bytes.flat(doc)
+        score.docs += 1
+        score.tokens += len(seq) - 1
+        score.chars += int(np.count_nonzero((flat & 0xC0) != 0x80)) + 1
+        score.bytes += len(flat) + 1
+        if n % chunk_docs == 0:
+            flush()
+    if pieces:
+        flush()
     return score

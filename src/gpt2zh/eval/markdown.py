@@ -72,6 +72,29 @@ def render(r: Mapping[str, Any]) -> str:
         ],
         rows,
     )
+    docs = [(name, s["documents"]) for name, s in r["splits"].items() if "documents" in s]
+    if docs:
+        lines += [
+            "",
+            "Per document with full context (each document scored on its own from its start, "
+            "after an EOS: no other document before it, no row cut through it; comparable with "
+            "other tools' per-document figures):",
+            "",
+            *_table(
+                ["split", "documents", "chars", "bits/char", "bits/byte", "packed rows bits/char"],
+                [
+                    [
+                        name,
+                        f"{d['docs']:,}",
+                        f"{d['chars']:,}",
+                        f"**{_f(d['bits_per_char'])}**",
+                        _f(d["bits_per_byte"]),
+                        _f(r["splits"][name]["model"]["bits_per_char"]),
+                    ]
+                    for name, d in docs
+                ],
+            ),
+        ]
     if r.get("empty_splits"):
         lines += ["", f"No validation rows (left out): {', '.join(r['empty_splits'])}."]
     d = r["degeneration"]

@@ -21,7 +21,7 @@ from gpt2zh.eval import harness
 from gpt2zh.eval.degeneration import mean_measures, measures
 from gpt2zh.eval.form import clause_lengths, form
 from gpt2zh.eval.generate import sample
-from gpt2zh.eval.loss import SplitScore, iter_rows, score_split
+from gpt2zh.eval.loss import SplitScore, iter_rows, score_documents, score_split
 from gpt2zh.eval.markdown import render
 from gpt2zh.eval.text import TokenBytes
 from gpt2zh.eval.unigram import Unigram, count_chars
@@ -179,6 +179,7 @@ def evaluate(
     token_bytes = TokenBytes.from_tokenizer(tokenizer)
 
     unigram = fit_unigram(mix_dir, token_bytes, e["unigram_tokens"], int(manifest["seq_len"]))
+    context = int(model.config.n_positions)
     names = {"all": "val", **{d: f"val_by_dataset/{d}" for d in sorted(manifest["val_by_dataset"])}}
     splits, empty = {}, []
     for name, split in names.items():
@@ -189,19 +190,34 @@ def evaluate(
             splits[name] = split_result(score)
             bpc = [splits[name][m]["bits_per_char"] for m in ("model", "untrained", "unigram")]
             log.info("%s: bits/char model %.3f, untrained %.3f, unigram %.3f", name, *bpc)
+            rows = iter_rows(shard_paths(mix_dir, split), int(e["batch_size"]))
+            eos, batch = tokenizer.eos_token_id, int(e["batch_size"])
+            docs = score_documents(rows, model, token_bytes, eos, context, batch, device)
+            splits[name]["documents"] = docs.result()
+            log.info(
+                "%s: bits/char per document with full context %.3f (%d documents)",
+                name,
+                splits[name]["documents"]["bits_per_char"],
+                docs.docs,
+            )
         else:
             empty.append(name)
             log.warning("eval: %s has no validation rows; left out", name)
 
-    sampling = {k: e[k] for k in ("temperature", "top_k", "top_p", "max_new_tokens", "seed")}
+    keys = ("temperature", "top_k", "top_p", "max_new_tokens", "seed", "samples_per_prompt")
+    sampling = {k: e[k] for k in keys}
     samples = []
-    for i, prompt in enumerate(e["prompts"]):
-        text = sample(model, tokenizer, prompt, sampling, int(e["seed"]) + i, device)
-        clauses = clause_lengths(prompt + text, start=len(prompt))
-        samples.append(
-            {"prompt": prompt, "text": text, **measures(text), "clause_lengths": clauses}
-        )
-        log.info("sample %d: %s|%s", i, prompt, text.replace("\n", " / "))
+    # round j of the prompts uses seeds seed + j·len(prompts) + i: round 0 is seed + i, so
+    # more rounds add samples and leave the first ones as they were
+    for j in range(int(e["samples_per_prompt"])):
+        for i, prompt in enumerate(e["prompts"]):
+            seed = int(e["seed"]) + j * len(e["prompts"]) + i
+            text = sample(model, tokenizer, prompt, sampling, seed, device)
+            clauses = clause_lengths(prompt + text, start=len(prompt))
+            samples.append(
+                {"prompt": prompt, "text": text, **measures(text), "clause_lengths": clauses}
+            )
+            log.info("sample %d: %s|%s", len(samples) - 1, prompt, text.replace("\n", " / "))
     docs = list(harness.documents(iter_rows(shard_paths(mix_dir, "val"), 64), token_bytes))
     mean_len = round(sum(len(s["text"]) for s in samples) / len(samples)) if samples else 0
     reference = reference_windows(docs, mean_len, int(e["reference_samples"]))

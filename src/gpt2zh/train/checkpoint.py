@@ -24,7 +24,7 @@ import random
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,16 @@ NONE, ALL_CORRUPT = -1, -2
 
 class CheckpointError(UserError):
     """A checkpoint could not be written, or no readable one is left."""
+
+
+def share_like_umask(paths: Iterable[Path]) -> None:
+    """Gives files the mode an ordinary write would (0666 less the umask): safetensors writes
+    0600, which teammates sharing a results folder on a cluster cannot read."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in paths:
+        if p.is_file():
+            p.chmod(0o666 & ~umask)
 
 
 def step_dir(root: Path, step: int) -> Path:
@@ -238,6 +248,7 @@ class Checkpoints:
             write(rng_state(), tmp / f"rng-{acc.process_index}.pt")
             if acc.is_main_process:
                 save_file(weights, str(tmp / "model.safetensors"))
+                share_like_umask([tmp / "model.safetensors"])
                 write(optim, tmp / "optimizer.pt")
                 (tmp / "state.json").write_text(json.dumps(state, indent=1), "utf-8")
         except OSError as e:

@@ -1,7 +1,12 @@
-"""Training logs: `log.jsonl` (one JSON object per record), TensorBoard scalars, a progress bar.
+"""Training logs: `log.jsonl` (one JSON object per record), TensorBoard scalars, progress lines.
 
 Only the main process writes. On resume, records after the resumed step are dropped from the
 JSONL first, so the file always reads as one run's curve, step by step.
+
+Progress is one plain line per report (step, train and val loss, tokens/s, elapsed, ETA), on
+stdout and stderr: under Snakemake stdout is the console and stderr the job's log file, so both
+show the same lines (once, when both are one terminal). Lines come at the first step, at every
+validation, at the last step and otherwise at most every `PROGRESS_EVERY_S` seconds.
 """
 
 from __future__ import annotations
@@ -9,13 +14,33 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sys
+import time
 from pathlib import Path
-from typing import Any
-
-from tqdm import tqdm
+from typing import Any, TextIO
 
 log = logging.getLogger(__name__)
+
+#: Most seconds between two progress lines (validations and the last step always print).
+PROGRESS_EVERY_S = 10.0
+
+
+def clock(seconds: float) -> str:
+    """`1:02:03` or `2:03`."""
+    m, s = divmod(round(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _streams() -> list[TextIO]:
+    """stdout, and stderr too unless both are the same file (a terminal running the command)."""
+    try:
+        out, err = os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno())
+        same = (out.st_dev, out.st_ino) == (err.st_dev, err.st_ino)
+    except (AttributeError, OSError, ValueError):  # captured streams without a file
+        same = False
+    return [sys.stdout] if same else [sys.stdout, sys.stderr]
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -36,8 +61,12 @@ class RunLog:
     ) -> None:
         self.enabled = enabled
         self.path = Path(out_dir) / "log.jsonl"
+        self.name = Path(out_dir).name
         self.tb = None
-        self.bar = None
+        self.start_step, self.max_steps = start_step, max_steps
+        self.latest: dict[str, Any] = {}  # the newest value of every key, for progress lines
+        self._val_step = -1
+        self._started = self._shown = time.monotonic()
         if not enabled:
             return
         # a run from scratch (start_step 0) keeps nothing of an older run's curve
@@ -51,15 +80,6 @@ class RunLog:
             from torch.utils.tensorboard import SummaryWriter
 
             self.tb = SummaryWriter(str(Path(out_dir) / "tensorboard"), purge_step=start_step + 1)
-        self.bar = tqdm(
-            total=max_steps,
-            initial=start_step,
-            desc="train",
-            unit="step",
-            file=sys.stderr,
-            mininterval=0.5 if sys.stderr.isatty() else 30.0,
-            dynamic_ncols=True,
-        )
 
     def record(self, step: int, **values: Any) -> None:
         """One JSONL record and TensorBoard scalars (`train/loss`, `val/loss`, …)."""
@@ -77,20 +97,43 @@ class RunLog:
                     and math.isfinite(v)
                 ):
                     self.tb.add_scalar(key.replace(".", "/", 1), v, step)
-        if self.bar is not None and "train.loss" in rec:
-            self.bar.set_postfix(
-                loss=f"{rec['train.loss']:.3f}", tok_s=f"{rec.get('train.tokens_per_s', 0):.0f}"
-            )
+        self.latest.update(rec)
+        if "val.loss" in rec:
+            self._val_step = step
 
-    def advance(self, n: int = 1) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
+    def progress(self, step: int) -> str | None:
+        """Prints (and returns) the progress line of `step` when one is due."""
+        if not self.enabled:
+            return None
+        now = time.monotonic()
+        due = step in (self.start_step, self.start_step + 1, self.max_steps, self._val_step)
+        if not due and now - self._shown < PROGRESS_EVERY_S:
+            return None
+        self._shown = now
+        v = self.latest
+        parts = [f"train {self.name}: step {step:,}/{self.max_steps:,}"]
+        if step > 0 and "train.loss" in v:
+            parts.append(f"loss {v['train.loss']:.3f}")
+        if "val.loss" in v:
+            at = "" if self._val_step == step else f" (step {self._val_step:,})"
+            parts.append(f"val loss {v['val.loss']:.3f}{at}")
+        if step > 0 and v.get("train.tokens_per_s"):
+            parts.append(f"{v['train.tokens_per_s']:,.0f} tokens/s")
+        done = step - self.start_step
+        if done > 0:
+            spent = now - self._started
+            parts.append(f"{clock(spent)} elapsed")
+            if step < self.max_steps:
+                parts.append(f"ETA {clock(spent / done * (self.max_steps - step))}")
+        line = " · ".join(parts)
+        for stream in _streams():
+            stream.write(line + "\n")
+            stream.flush()
+        return line
 
     def close(self) -> None:
         if not self.enabled:
             return
-        if self.bar is not None:
-            self.bar.close()
         if self.tb is not None:
             self.tb.close()
         self._file.close()

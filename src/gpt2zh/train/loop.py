@@ -2,7 +2,7 @@
 
     for step in start+1 .. max_steps:
         grad_accum micro-batches → forward (bf16 autocast on GPU, fp32 on CPU) → backward
-        clip → AdamW (fused on CUDA) → LR schedule (warmup + cosine or WSD)
+        clip → AdamW (fused on CUDA), or Muon + AdamW → LR schedule (warmup + cosine or WSD)
         log (loss, lr, grad norm, tokens, tokens/s, MFU) · val loss · checkpoint
 A non-finite loss stops the run before anything is saved; SIGTERM saves and stops; a rerun
 resumes from the newest valid checkpoint with the same batches, RNG and schedule.
@@ -22,8 +22,9 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import get_int_from_env, set_seed
+from accelerate.utils import DistributedType, get_int_from_env, set_seed
 from transformers import AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from gpt2zh.errors import UserError
 from gpt2zh.train.checkpoint import (
@@ -32,12 +33,14 @@ from gpt2zh.train.checkpoint import (
     full_state,
     list_checkpoints,
     run_fingerprint,
+    share_like_umask,
 )
 from gpt2zh.train.data import eval_batches, open_data
 from gpt2zh.train.init import initial_model
 from gpt2zh.train.log import RunLog
+from gpt2zh.train.loss import next_token_loss
 from gpt2zh.train.mfu import device_name, mfu, model_flops_per_token, peak_flops
-from gpt2zh.train.model import param_groups
+from gpt2zh.train.optim import build_optimizer
 from gpt2zh.train.trackers import accelerator_kwargs, with_trackers
 
 log = logging.getLogger(__name__)
@@ -81,7 +84,9 @@ def train_step(
         x = x.to(accelerator.device, non_blocking=True)
         last = i == len(batches) - 1
         with contextlib.nullcontext() if last else accelerator.no_sync(model):
-            loss = model(input_ids=x, labels=x).loss / len(batches)
+            # no KV cache: training never reuses it, and building one costs a concat per layer
+            logits = model(input_ids=x, use_cache=False).logits
+            loss = next_token_loss(logits, x) / len(batches)
             accelerator.backward(loss)
         total += loss.detach()
     norm = accelerator.clip_grad_norm_(model.parameters(), grad_clip) if grad_clip else None
@@ -93,9 +98,11 @@ def train_step(
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, batches: Sequence[torch.Tensor], acc: Accelerator) -> float:
     model.eval()
-    losses = torch.stack(
-        [model(input_ids=x.to(acc.device), labels=x.to(acc.device)).loss.float() for x in batches]
-    )
+    losses = []
+    for x in batches:
+        x = x.to(acc.device)
+        losses.append(next_token_loss(model(input_ids=x, use_cache=False).logits, x))
+    losses = torch.stack(losses)
     return float(acc.reduce(losses.mean(), reduction="mean"))
 
 
@@ -136,6 +143,7 @@ def train(
     called after every step (tests send signals from it)."""
     t = spec["train"]
     out_dir = Path(out_dir)
+    hf_logging.disable_progress_bar()  # "Writing model shards" bars: \r-joined in the job log
     if threads:
         torch.set_num_threads(threads)
     acc = Accelerator(mixed_precision=_precision(t["precision"]), **accelerator_kwargs(t, out_dir))
@@ -168,13 +176,8 @@ def train(
         raise UserError("train: set max_steps or tokens (both are null)")
     max_steps = int(t["max_steps"] or math.ceil(int(t["tokens"]) / tokens_per_step))
 
-    optimizer = torch.optim.AdamW(
-        param_groups(model, float(t["weight_decay"])),
-        lr=float(t["lr"]),
-        betas=(float(t["beta1"]), float(t["beta2"])),
-        eps=float(t["eps"]),
-        fused=acc.device.type == "cuda",
-    )
+    sharded = acc.distributed_type == DistributedType.FSDP
+    optimizer = build_optimizer(model, t, acc.device, sharded=sharded)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda it: lr_at(it, t, max_steps) / float(t["lr"])
     )
@@ -238,6 +241,7 @@ def train(
     try:
         if step == 0:
             runlog.record(0, **{"val.loss": evaluate(model, val, acc), "tokens": 0})
+            runlog.progress(0)
         window_tokens, window_s, pending = 0, 0.0, []
         sync_every = max(1, min(int(t["log_every"]), SYNC_EVERY_MAX))
         t_last = time.perf_counter()
@@ -251,7 +255,6 @@ def train(
             step, tokens = step + 1, tokens + tokens_per_step
             pending.append(loss.float())
             window_tokens += tokens_per_step
-            runlog.advance()
             logs = step % int(t["log_every"]) == 0 or step == 1 or step == max_steps
             evals = step % int(t["eval_every"]) == 0 or step == max_steps
             saves = step % int(t["checkpoint_every"]) == 0 or step == until_step
@@ -294,6 +297,8 @@ def train(
                 window_tokens, window_s = 0, 0.0
             if evals:
                 runlog.record(step, **{"val.loss": evaluate(model, val, acc), "tokens": tokens})
+            if logs or evals:
+                runlog.progress(step)
             if saves or stopping:
                 save()
             if stopping:
@@ -318,6 +323,7 @@ def train(
     if acc.is_main_process:
         acc.unwrap_model(model).save_pretrained(out_dir / "model", state_dict=weights)
         tokenizer.save_pretrained(out_dir / "model")
+        share_like_umask((out_dir / "model").iterdir())
         (out_dir / "summary.json").write_text(
             json.dumps(summary, ensure_ascii=False, indent=1), "utf-8"
         )

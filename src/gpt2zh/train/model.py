@@ -62,6 +62,8 @@ def gpt2_config(
         resid_pdrop=p,
         embd_pdrop=p,
         attn_pdrop=p,
+        # GPT-2's tanh GELU as one ATen kernel (gelu_new is the same formula in five ops)
+        activation_function="gelu_pytorch_tanh",
         bos_token_id=eos_id,
         eos_token_id=eos_id,
         tie_word_embeddings=True,
