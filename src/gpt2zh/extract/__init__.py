@@ -47,18 +47,22 @@ Formats (`format: auto` picks by extension after a compression suffix)
     Compression gz/zst/bz2 (`auto`: magic bytes, then suffix). A truncated or corrupt
     compressed file keeps the records read so far; the rest is one `corrupt_file` entry.
 
-Encoding `auto` (`streams.py`): UTF-8; else strict GB18030 when it decodes the first 64 KiB
-    and ≥ 30 % of the non-ASCII characters are CJK ideographs; else UTF-8 when the sample is
-    mostly UTF-8 (≤ 10 % bad non-ASCII bytes: those records alone fail as `bad_utf8`); else
-    charset_normalizer with low chaos; else the file is one `unknown_encoding` entry. An explicit
-    `encoding:` is used as given (undecodable records: `bad_encoding`). Documents kept from a
-    file decoded as anything but UTF-8 are counted in `changes.decoded_<codec>`. Codecs that are
-    not ASCII-compatible (UTF-16, ...) are transcoded to UTF-8 first.
+Encoding `auto` (`streams.py`, `charsets.py`): UTF-8 (ASCII carrying ISO-2022 or HZ escapes is
+    read in that codec); else UTF-8 when the sample is mostly UTF-8 (≤ 10 % bad non-ASCII bytes)
+    or ASCII with a few stray bytes: those records alone fail as `bad_utf8`; else GB18030, Big5
+    or Big5-HKSCS when exactly one of their strict decodings of the first 64 KiB reads as
+    common Chinese (Japanese and Korean text is refused, not read as Chinese); else
+    charset_normalizer with low chaos, never a multi-byte CJK guess; else the file is one
+    `unknown_encoding` entry. In a file decoded with a detected code page, a record that is
+    valid UTF-8 is `mixed_encoding` (a code page would turn it into mojibake without an error).
+    An explicit `encoding:` is used as given (undecodable records: `bad_encoding`). Documents
+    kept from a file decoded as anything but UTF-8 are counted in `changes.decoded_<codec>`.
+    Codecs that are not ASCII-compatible (UTF-16, ...) are transcoded to UTF-8 first.
 
 Accounting: every record is one document in; it is kept or dropped with exactly one quarantine
     entry ({reason, file, n, line/offset where known, error, excerpt}) and one ledger drop.
-    Drop reasons: bad_json, bad_utf8, bad_encoding, unknown_encoding, not_an_object,
-    missing_field, bad_field_type, empty_text, too_large, corrupt_file, bad_csv,
+    Drop reasons: bad_json, bad_utf8, bad_encoding, unknown_encoding, mixed_encoding,
+    not_an_object, missing_field, bad_field_type, empty_text, too_large, corrupt_file, bad_csv,
     records_path_missing. chars_in counts the built text of every record that got one;
     bytes_in the decompressed bytes read; chars_out/bytes_out the kept text. The quarantine is
     JSONL with every line break inside a line escaped.

@@ -201,6 +201,29 @@ def _utf8_stream(opened: Opened, dec: Decoding) -> tuple[io.BufferedReader, Deco
     return io.BufferedReader(ChunkStream(chunks), buffer_size=READ_CHUNK), UTF8
 
 
+def _utf8_in_legacy(raw: bytes, orig: Decoding) -> bool:
+    """A record that is valid UTF-8 with non-ASCII bytes, in a file whose code page was detected
+    from its start: such a file mixes encodings, and a code page (GB18030, cp1252, ...) decodes
+    UTF-8 bytes into mojibake without an error. Real GB/Big5 text is practically never valid
+    UTF-8, so the record is quarantined (`mixed_encoding`), not guessed."""
+    if not orig.detected or orig.is_utf8 or not orig.ascii_compatible or raw.isascii():
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _mixed(raw: bytes, orig: Decoding, where: dict[str, Any]) -> Bad:
+    return Bad(
+        "mixed_encoding",
+        f"valid UTF-8 in a file detected as {orig.label}",
+        excerpt_of(raw),
+        where,
+    )
+
+
 def _transcode_guard(items: Iterator[Any], dec: Decoding) -> Iterator[Any]:
     try:
         yield from items
@@ -224,6 +247,7 @@ def _jsonl_lines(
     loads = json.loads
     codec = dec.codec
     reason = orig.error_reason
+    legacy = orig.detected and not orig.is_utf8
     lineno = 0
     blank = 0
     for line in iter(readline, b""):
@@ -249,6 +273,9 @@ def _jsonl_lines(
             text = line.decode(codec)
         except UnicodeDecodeError as e:
             yield Bad(reason, _err(e), excerpt_of(line), {"line": lineno})
+            continue
+        if legacy and _utf8_in_legacy(line, orig):
+            yield _mixed(line, orig, {"line": lineno})
             continue
         try:
             yield loads(text)
@@ -470,6 +497,9 @@ def _txt_file(
             {"offset": e.start},
         )
         return
+    if _utf8_in_legacy(data, orig):
+        yield _mixed(data, orig, {"offset": 0})
+        return
     yield {"text": text}
 
 
@@ -517,9 +547,12 @@ def _paragraph(
             {"line": line},
         )
     try:
-        return {"text": raw.decode(dec.codec).rstrip("\r\n")}
+        text = raw.decode(dec.codec).rstrip("\r\n")
     except UnicodeDecodeError as e:
         return Bad(orig.error_reason, _err(e), excerpt_of(raw), {"line": line})
+    if _utf8_in_legacy(raw, orig):
+        return _mixed(raw, orig, {"line": line})
+    return {"text": text}
 
 
 # --- parquet ---------------------------------------------------------------------------------
