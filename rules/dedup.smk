@@ -89,6 +89,8 @@ rule dedup_clusters:
 rule dedup_filter:
     input:
         shard=layout.shard("convert", "{dataset}", "shard-{shard}", ".parquet"),
+        # read by the chain check: the shard must be what convert wrote
+        stats=layout.shard("convert", "{dataset}", "shard-{shard}", ".stats.json"),
         drops=layout.dedup_clusters(".parquet"),
     output:
         shard=layout.shard("dedup", "{dataset}", "shard-{shard}", ".parquet"),

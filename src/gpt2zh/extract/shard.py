@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
+from gpt2zh.chain import output_record
 from gpt2zh.ledger import Ledger
 from gpt2zh.shards import ShardWriter
 
@@ -435,6 +436,7 @@ def extract_shard(
         files=[t.relpath for t in tasks],
         file_bytes=sum(t.nbytes for t in tasks),
         quarantined=sum(led.drops.values()),
+        **output_record(out_path),
     )
     stats = led.write(sidecar(out_path, ".stats.json"))
     log.info(
