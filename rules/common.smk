@@ -3,6 +3,7 @@
 from gpt2zh import layout
 from gpt2zh.config import dataset_spec, source_spec, spec_json, validate_config
 from gpt2zh.dedup.spec import dedup_spec
+from gpt2zh.sources.local import input_files
 from gpt2zh.shards import shard_name
 
 # Fail before planning anything if the config is wrong; the error names the key path.
@@ -40,6 +41,11 @@ def shard_files(stage, dataset, suffix):
 
 def dataset_manifest(wildcards):
     return layout.manifest(CFG["datasets"][wildcards.dataset]["source"])
+
+
+def local_input_files(spec):
+    """A local source's files are the download's inputs: editing one reruns it."""
+    return input_files(spec) if spec["type"] == "local" else []
 
 
 # --- tokenizer, tokenize, mix (issue 5) ---

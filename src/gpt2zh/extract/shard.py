@@ -26,6 +26,7 @@ from .assign import ExtractError, FileTask, shard_files
 from .formats import Bad, FileJob, excerpt_of
 from .paths import PathSyntaxError, parse_path
 from .template import MetaBuilder, Template, TemplateError, TemplateSyntaxError
+from .verify import verify_files
 
 log = logging.getLogger(__name__)
 
@@ -419,6 +420,7 @@ def extract_shard(
         len(tasks),
         sum(t.nbytes for t in tasks),
     )
+    verify_files(root, manifest, (t.relpath for t in tasks))
     q = _Quarantine(sidecar(out_path, ".quarantine.jsonl"))
     try:
         run = _Run(spec, shard, q)  # compiles the readers: config errors before any output
