@@ -37,7 +37,9 @@ Formats (`format: auto` picks by extension after a compression suffix)
         (decompressed), else streamed with ijson; `records` (`content[].content[]`) selects the
         records, empty means the items of a top-level list or the top-level object itself. A
         file that does not parse is one `bad_json`; a records path that leads nowhere is one
-        `records_path_missing`. Both parse paths give identical records.
+        `records_path_missing`. Both parse paths give identical records. A record nested
+        deeper than 512 levels is one `bad_json` naming the depth (`depth.py`; in bounded
+        memory: ijson alone needs memory quadratic in the depth), the records around it kept.
     parquet — row batches as dicts (only the columns the template and meta need).
     csv/tsv — csv rows as dicts keyed by the header (`.tsv` → tab unless `csv_delimiter` is set);
         blank rows are counted in `blank_lines_skipped`, rows of another width in
@@ -76,9 +78,8 @@ Speed (benchmarks/extract_bench.py): JSON files read whole take a path of C-leve
 
 Known limits: a template cannot reach fields of the objects above a record (`records:` selects
     the record; put what you need into each record or use a coarser records path); streamed JSON
-    (ijson) refuses NaN/Infinity, which json.loads accepts, and uses memory quadratic in nesting
-    depth (thousands of levels); record-path keys containing "." or named "item" cannot be
-    streamed (a clear error); a CSV field is held whole however large.
+    (ijson) refuses NaN/Infinity, which json.loads accepts; record-path keys containing "." or
+    named "item" cannot be streamed (a clear error); a CSV field is held whole however large.
 """
 
 from .assign import ExtractError, FileTask, assign_shards, match_files, shard_files

@@ -11,6 +11,7 @@ for the rest.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -19,12 +20,13 @@ import os
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from .assign import ExtractError
+from .depth import DepthLimit, count_sentinels
 from .paths import EACH, ijson_prefix, parse_path
 from .streams import (
     CORRUPT_ERRORS,
@@ -309,7 +311,16 @@ def _json_whole(head: bytes, dec: Decoding, steps: tuple[str | None, ...]) -> li
 def _json_text(text: str, steps: tuple[str | None, ...]) -> list[Any]:
     try:
         data = json.loads(text)
-    except (ValueError, RecursionError) as e:
+    except RecursionError:
+        # nested too deep for json.loads: the streaming parser quarantines only the deep records
+        raw = text.encode()
+        del text
+
+        def reopen() -> Any:
+            return io.BufferedReader(io.BytesIO(raw))
+
+        return list(_ijson_records(reopen(), UTF8, steps, reopen))
+    except ValueError as e:
         return [Bad("bad_json", _err(e), excerpt_of(text))]
     del text
     if not steps and isinstance(data, list):
@@ -370,12 +381,31 @@ def _json_stream(
     job: FileJob, opened: Opened, head: bytes, dec: Decoding, steps: tuple[str | None, ...]
 ) -> Iterator[Any]:
     """ijson over the file (head already read + the rest): constant memory per record."""
-    import ijson
-
     stream = io.BufferedReader(ChunkStream(_chain_chunks(head, opened.stream)), READ_CHUNK)
     del head
     if not dec.is_utf8:
         stream = io.BufferedReader(ChunkStream(transcode_to_utf8(stream, dec.codec)), READ_CHUNK)
+
+    def reopen() -> Any:
+        opened = Opened(job.path, job.reader.get("compression", "auto"), job.relpath)
+        if job.decoding is not None and not job.decoding.is_utf8:
+            chunks = transcode_to_utf8(opened.stream, job.decoding.codec)  # type: ignore[arg-type]
+            return contextlib.closing(io.BufferedReader(ChunkStream(chunks, opened), READ_CHUNK))
+        return opened.stream
+
+    return _ijson_records(stream, dec, steps, reopen)
+
+
+def _ijson_records(
+    stream: Any, dec: Decoding, steps: tuple[str | None, ...], reopen: Callable[[], Any]
+) -> Iterator[Any]:
+    """Records of a UTF-8 JSON stream via ijson, nesting limited (`depth.DepthLimit`): a record
+    too deep is one `bad_json` and the others are kept. `reopen` gives the stream again (for
+    the check that an empty records path exists)."""
+    import ijson
+
+    limiter = DepthLimit(stream)
+    stream = io.BufferedReader(limiter, READ_CHUNK)
     if steps:
         prefix = ijson_prefix(steps)
     else:
@@ -386,35 +416,45 @@ def _json_stream(
                 break
             stream.read(len(peeked))  # only whitespace so far: skip it
         prefix = "item" if first == b"[" else ""
-    count = 0
+    count = too_deep = 0
     try:
         for value in ijson.items(stream, prefix, use_float=True):
             count += 1
+            if limiter.elided > too_deep and (found := count_sentinels(value)):
+                too_deep += found
+                yield _too_deep(limiter, None)
+                continue
             yield value
+        if limiter.elided > too_deep:  # deep nesting outside the records
+            yield _too_deep(limiter, {"note": f"outside the records, after {count} records"})
     except ijson.JSONError as e:
         yield Bad("bad_json", _err(e), where={"note": f"rest of file after {count} records"})
         return
     except UnicodeDecodeError as e:
         yield Bad(dec.error_reason, _err(e), where={"note": f"rest of file after {count} records"})
         return
-    if count == 0 and steps and not _stream_has_path(job, prefix, steps):
+    if count == 0 and steps and not _stream_has_path(reopen, prefix, steps):
         yield Bad("records_path_missing", f"no value at records path {_path_text(steps)!r}")
 
 
-def _stream_has_path(job: FileJob, prefix: str, steps: tuple[str | None, ...]) -> bool:
+def _too_deep(limiter: DepthLimit, where: dict[str, Any] | None) -> Bad:
+    return Bad(
+        "bad_json",
+        f"nesting deeper than {limiter.limit} levels (at least {limiter.deepest})",
+        where=where,
+    )
+
+
+def _stream_has_path(reopen: Callable[[], Any], prefix: str, steps: tuple[str | None, ...]) -> bool:
     """Whether an (empty) container exists at the records path: a second, event-level pass."""
     import ijson
 
     container = prefix.rpartition(".")[0] if steps[-1] is EACH else prefix
     want = "start_array" if steps[-1] is EACH else None
     try:
-        with Opened(job.path, job.reader.get("compression", "auto"), job.relpath) as opened:
-            stream: Any = opened.stream
-            if job.decoding is not None and not job.decoding.is_utf8:
-                stream = io.BufferedReader(
-                    ChunkStream(transcode_to_utf8(stream, job.decoding.codec)), READ_CHUNK
-                )
-            for pfx, event, _ in ijson.parse(stream):
+        with reopen() as stream:
+            limited = io.BufferedReader(DepthLimit(stream), READ_CHUNK)
+            for pfx, event, _ in ijson.parse(limited):
                 if pfx == container and (want is None or event == want):
                     return True
     except (ijson.JSONError, UnicodeDecodeError, *CORRUPT_ERRORS):
