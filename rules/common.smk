@@ -1,12 +1,19 @@
 # Config validation, the shared naming scheme and helpers used by every rule file.
 
 from gpt2zh import layout
-from gpt2zh.config import dataset_spec, source_spec, spec_json, validate_config
+from gpt2zh.config import (
+    check_config_files,
+    dataset_spec,
+    source_spec,
+    spec_json,
+    validate_config,
+)
 from gpt2zh.dedup.spec import dedup_spec
 from gpt2zh.sources.local import input_files
 from gpt2zh.shards import shard_name
 
 # Fail before planning anything if the config is wrong; the error names the key path.
+check_config_files(workflow.configfiles)
 CFG = validate_config(config)
 DATASETS = sorted(CFG["datasets"])
 SOURCES = sorted({CFG["datasets"][d]["source"] for d in DATASETS})
