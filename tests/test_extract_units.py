@@ -125,7 +125,7 @@ def test_template_fields_lists_and_literal_braces() -> None:
         "f": 1.5,
         "flag": True,
     }
-    assert both(t, rec) == "{A} C 1/2/3\n7 1.5 True"
+    assert both(t, rec) == "{A} C 1/2/3\n7 1.5 true"
 
 
 def test_optional_lines_are_removed_only_when_empty() -> None:

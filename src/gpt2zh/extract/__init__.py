@@ -43,7 +43,9 @@ Formats (`format: auto` picks by extension after a compression suffix)
     parquet — row batches as dicts (only the columns the template and meta need).
     csv/tsv — csv rows as dicts keyed by the header (`.tsv` → tab unless `csv_delimiter` is set);
         blank rows are counted in `blank_lines_skipped`, rows of another width in
-        `csv_ragged_rows`, unparsable ones quarantined `bad_csv`.
+        `csv_ragged_rows`, rows whose quoted field spans lines in `csv_multiline_rows`;
+        unparsable ones (strict quoting: a quote left open to the end of the file, or closed
+        where no delimiter follows) are quarantined `bad_csv` naming the lines they span.
     txt — `txt_unit: file` one document per file, `paragraph` one per blank-line-separated
         paragraph (streamed); the record is {"text": ...}, so the template is `{text}`.
     Compression gz/zst/bz2 (`auto`: magic bytes, then suffix). A truncated or corrupt

@@ -471,31 +471,40 @@ def _csv(job: FileJob, opened: Opened, dec: Decoding) -> Iterator[Any]:
     if delimiter == "," and split_compression(job.relpath)[0].lower().endswith(".tsv"):
         delimiter = "\t"
     text = io.TextIOWrapper(opened.stream, encoding=dec.codec, errors="strict", newline="")
-    reader = csv.reader(text, delimiter=delimiter)
+    # strict: a quote left open (to the end of the file, or closed where a delimiter must
+    # follow) is an error, not a field that silently swallows the rows after it
+    reader = csv.reader(text, delimiter=delimiter, strict=True)
     try:
         header = next(reader, None)
         if header is None:
             return
         width = len(header)
-        blank = ragged = 0
+        blank = ragged = multiline = 0
         while True:
+            first = reader.line_num + 1
             try:
                 row = next(reader)
             except StopIteration:
                 break
             except csv.Error as e:
-                yield Bad("bad_csv", _err(e), where={"line": reader.line_num})
+                last = reader.line_num
+                span = f" (lines {first}-{last} are this one entry)" if last > first else ""
+                yield Bad("bad_csv", _err(e) + span, where={"line": first, "last_line": last})
                 continue
             if not row:
                 blank += 1
                 continue
             if len(row) != width:
                 ragged += 1
+            if reader.line_num > first:
+                multiline += 1
             yield dict(zip(header, row, strict=False))
         if blank:
             job.changes["blank_lines_skipped"] += blank
         if ragged:
             job.changes["csv_ragged_rows"] += ragged
+        if multiline:
+            job.changes["csv_multiline_rows"] += multiline
     except UnicodeDecodeError as e:
         yield Bad(
             dec.error_reason, _err(e), where={"line": reader.line_num, "note": "rest of file"}
