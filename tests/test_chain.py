@@ -86,3 +86,17 @@ def test_report_shows_a_broken_chain_red(tmp_path: Path) -> None:
     assert by["convert"] == ["shard 0: clean out 25 ≠ in 50"]
     assert all(s["balanced"] for s in rep["stages"])  # every ledger balances on its own
     assert "CHAIN BROKEN" in render_dataset(rep)
+
+
+def test_tokenize_checks_the_last_document_stage_too(tmp_path: Path) -> None:
+    from gpt2zh.tokenize.encode import encode_shard
+    from train_fixtures import make_tokenizer
+
+    _, _, _, cv = _pipeline(tmp_path)
+    make_tokenizer(tmp_path / "tok")
+    out = tmp_path / "tokens" / "shard-00000.arrow"
+    stats = encode_shard(cv, tmp_path / "tok", out, dataset="ds", shard=0)
+    assert stats["input_sha256"] == _stats(cv)["output_sha256"]
+    _replace_with_first_half(cv)
+    with pytest.raises(ChainError, match="holds 25 documents but convert wrote 50"):
+        encode_shard(cv, tmp_path / "tok", out, dataset="ds", shard=0)
