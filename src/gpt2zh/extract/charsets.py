@@ -72,6 +72,9 @@ _PUNCT = re.compile(
 )
 _NON_ASCII = re.compile("[^\x00-\x7f]")
 _NON_ASCII_RUN = re.compile("[^\x00-\x7f]+")
+#: UTF-8 lead bytes: one per non-ASCII character
+_UTF8_LEADS = bytes(range(0xC0, 0x100))
+_THREE_BYTE_LEAD = re.compile(b"[\xe0-\xff]")
 _PRIVATE = re.compile("[\ue000-\uf8ff]")
 _KANA = re.compile("[\u3041-\u3096\u30a1-\u30fa]")
 _HANGUL = re.compile("[\uac00-\ud7a3]")
@@ -170,14 +173,17 @@ def utf8_or_chinese(sample: bytes) -> bool:
     longer one only when it holds no 3-byte character (no CJK in UTF-8) and its non-ASCII
     characters come in runs (accented letters of European UTF-8 stand alone) that read as
     plausible Chinese in a code page (or too few distinct letters to tell)."""
+    if sample.isascii():
+        return False
+    characters = len(sample) - len(sample.translate(None, _UTF8_LEADS))
+    if characters >= MIN_CHARS and _THREE_BYTE_LEAD.search(sample):
+        return False  # the common case, in C: UTF-8 with 3-byte characters (CJK)
     text = sample.decode("utf-8", "ignore")
     non_ascii = _NON_ASCII.findall(text)
     if len(non_ascii) < MIN_CHARS:
         if _letters(text) and chinese_score(text) >= MIN_SCORE:
             return False
         return decodes_as_cjk(sample)
-    if max(sample) >= 0xE0:
-        return False
     in_runs = sum(len(run) for run in _NON_ASCII_RUN.findall(text) if len(run) > 1)
     if in_runs < 0.5 * len(non_ascii):
         return False

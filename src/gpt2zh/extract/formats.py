@@ -26,6 +26,7 @@ from functools import partial
 from typing import Any
 
 from .assign import ExtractError
+from .charsets import utf8_or_chinese
 from .depth import DepthLimit, count_sentinels
 from .paths import EACH, ijson_prefix, parse_path
 from .streams import (
@@ -137,8 +138,9 @@ class FileJob:
                     except UnicodeDecodeError:
                         pass
                     else:
-                        self.decoding = UTF8_DETECTED
-                        return _json_text(text, steps)
+                        if not utf8_or_chinese(opened.sample):  # else: unknown, below
+                            self.decoding = UTF8_DETECTED
+                            return _json_text(text, steps)
             dec = (
                 detect_encoding(opened.sample)
                 if setting == "auto"
