@@ -60,6 +60,9 @@ MIN_MARGIN = 0.15
 #: Fewer distinct non-ASCII letters (not punctuation) than this is too little to tell codecs
 #: apart (a 2-byte sequence is a character in each of them).
 MIN_CHARS = 8
+#: The whole sample must decode; its first this many characters are scored (the score of a
+#: few thousand characters is as telling, and scoring runs in Python).
+SCORED_CHARS = 4096
 #: More private-use characters than this share disqualifies a decoding.
 MAX_PRIVATE_USE = 0.002
 #: Japanese: kana make up at least this share of the letters.
@@ -147,11 +150,13 @@ def chinese_scores(
     """`chinese_score` of each codec's strict decoding (one codec per distinct text), or None
     when a decoding has fewer than `MIN_CHARS` distinct letters (too little to tell: codecs
     segment bytes differently, so the least is what counts)."""
+    full: dict[str, str] = {}
     decodings: dict[str, str] = {}
     for codec in codecs:
         text = decode_strict(sample, codec)
-        if text is not None and text not in decodings.values():
-            decodings[codec] = text
+        if text is not None and text not in full.values():
+            full[codec] = text
+            decodings[codec] = text[:SCORED_CHARS]
     if any(len(set(_letters(text))) < MIN_CHARS for text in decodings.values()):
         return None
     return {codec: chinese_score(text) for codec, text in decodings.items()}
@@ -201,7 +206,10 @@ def detect_cjk(sample: bytes) -> str | None:
     encoding, or not clearly one codec)."""
     for codec in OTHER_CJK_CODECS:
         text = decode_strict(sample, codec)
-        if text is not None and (_korean(text) if codec == "euc_kr" else _japanese(text)):
+        if text is None:
+            continue
+        text = text[:SCORED_CHARS]
+        if _korean(text) if codec == "euc_kr" else _japanese(text):
             return None  # Japanese or Korean text: never read as Chinese
     # Japanese and Korean codecs compete too (Chinese text in EUC-KR is hanja), but never win
     scores = chinese_scores(sample, (*CHINESE_CODECS, *OTHER_CJK_CODECS))

@@ -10,10 +10,10 @@ code pages apart):
 - valid UTF-8 (an incomplete sequence at the sample's end is ignored; a UTF-8 BOM is skipped and
   counted) → UTF-8, unless it is ASCII carrying ISO-2022 or HZ escapes (that codec, or unknown),
   or it may as well be CJK text in a code page (`utf8_or_chinese`: unknown);
-- mostly UTF-8 (at most `MAX_BAD_UTF8` of the non-ASCII bytes invalid) or ASCII with a few stray
-  bytes (at most `MAX_STRAY_BYTES`) → UTF-8: those records alone fail, as `bad_utf8`, instead
-  of the whole file being read in a code page;
+- ASCII with a few stray bytes (at most `MAX_STRAY_BYTES`) → UTF-8: those records alone fail,
+  as `bad_utf8`, instead of the whole file being read in a code page;
 - GB18030, Big5 or Big5-HKSCS when exactly one decoding is clearly Chinese (`detect_cjk`);
+- mostly UTF-8 (at most `MAX_BAD_UTF8` of the non-ASCII bytes invalid) → UTF-8, as above;
 - unknown when any CJK code page decodes the sample at all (a code-page guess would be
   mojibake) or it has under `MIN_GUESS_BYTES` non-ASCII bytes;
 - else charset_normalizer's best guess when its chaos is at most `MAX_CHAOS` and it is no
@@ -334,11 +334,13 @@ def detect_encoding(sample: bytes) -> Decoding | None:
         elif utf8_or_chinese(sample):
             return None
         return UTF8_DETECTED
-    if _mostly_utf8(sample) or _stray_bytes(sample):
+    if _stray_bytes(sample):
         return UTF8_DETECTED
     cjk = detect_cjk(sample)
     if cjk is not None:
         return make_decoding(cjk, detected=True)
+    if _mostly_utf8(sample):  # after CJK: GB or Big5 text is never mostly UTF-8, and this is dearer
+        return UTF8_DETECTED
     if decodes_as_cjk(sample) or _non_ascii_bytes(sample) < MIN_GUESS_BYTES:
         # valid in a CJK code page but not clearly Chinese in one, or too little to guess from
         # (a generic detector calls four bytes UTF-16 with full confidence, CJK bytes Thai)
