@@ -55,8 +55,12 @@ MULTIBYTE_CJK = frozenset(
 )
 #: A Chinese decoding must have at least this share of plausible characters...
 MIN_SCORE = 0.75
-#: ...and beat every other (different) decoding by this much.
+#: ...and beat every other (different) decoding by this much...
 MIN_MARGIN = 0.15
+#: ...and a Japanese or Korean one by this much: EUC-JP and GB2312 share their byte layout, so
+#: Chinese in EUC-JP read as GB scores as high (or higher, with rare characters) as GB read
+#: as EUC-JP; only a wide gap tells them apart (short texts valid in both are refused).
+MIN_MARGIN_OTHER = 0.3
 #: Fewer distinct non-ASCII letters (not punctuation) than this is too little to tell codecs
 #: apart (a 2-byte sequence is a character in each of them).
 MIN_CHARS = 8
@@ -218,9 +222,12 @@ def detect_cjk(sample: bytes) -> str | None:
     best = max(scores, key=lambda c: scores[c])
     if best not in CHINESE_CODECS:
         return None
-    rest = [s for c, s in scores.items() if c != best]
-    if scores[best] < MIN_SCORE or any(scores[best] - s < MIN_MARGIN for s in rest):
+    if scores[best] < MIN_SCORE:
         return None
+    for codec, score in scores.items():
+        margin = MIN_MARGIN if codec in CHINESE_CODECS else MIN_MARGIN_OTHER
+        if codec != best and scores[best] - score < margin:
+            return None
     return best
 
 
