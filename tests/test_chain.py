@@ -15,7 +15,7 @@ from gpt2zh.chain import ChainError, output_record
 from gpt2zh.clean.stage import clean_shard
 from gpt2zh.convert import convert_shard
 from gpt2zh.report import build_dataset_report
-from gpt2zh.report.render import render_dataset
+from gpt2zh.report.render import render_dataset, render_index
 from report_fixtures import MANIFEST
 from test_extract import extract, jsonl, make_spec
 
@@ -86,6 +86,7 @@ def test_report_shows_a_broken_chain_red(tmp_path: Path) -> None:
     assert by["convert"] == ["shard 0: clean out 25 ≠ in 50"]
     assert all(s["balanced"] for s in rep["stages"])  # every ledger balances on its own
     assert "CHAIN BROKEN" in render_dataset(rep)
+    assert "chain broken" in render_index([rep], None, None)
 
 
 def test_tokenize_checks_the_last_document_stage_too(tmp_path: Path) -> None:
