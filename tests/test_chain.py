@@ -101,3 +101,13 @@ def test_tokenize_checks_the_last_document_stage_too(tmp_path: Path) -> None:
     _replace_with_first_half(cv)
     with pytest.raises(ChainError, match="holds 25 documents but convert wrote 50"):
         encode_shard(cv, tmp_path / "tok", out, dataset="ds", shard=0)
+
+
+def test_dedup_signatures_check_the_convert_shard(tmp_path: Path) -> None:
+    from gpt2zh.dedup.signatures import signature_shard
+    from test_dedup import _spec
+
+    _, _, _, cv = _pipeline(tmp_path)
+    _replace_with_first_half(cv)
+    with pytest.raises(ChainError, match="holds 25 documents but convert wrote 50"):
+        signature_shard(_spec({"ds": 1}), "ds", cv, tmp_path / "sig.parquet")
