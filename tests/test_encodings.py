@@ -73,6 +73,31 @@ def test_japanese_and_korean_code_pages_are_never_read_as_chinese(
     assert _outcome(tmp_path, text * 5, codec) in ("right", "quarantined")
 
 
+SINGLE_BYTE = {
+    "ru": "Москва - столица России, город федерального значения. Население города составляет "
+    "более двенадцати миллионов человек. ",
+    "el": "Η Αθήνα είναι η πρωτεύουσα της Ελλάδας και μία από τις αρχαιότερες πόλεις του κόσμου. ",
+    "fr": "Le château se trouve au bord de la rivière; les élèves déjà arrivés attendent près de "
+    "l'église où l'on fête Noël. ",
+}
+
+
+@pytest.mark.parametrize(
+    ("lang", "codec", "want"),
+    [
+        ("ru", "cp1251", "right"),
+        ("ru", "koi8_r", "right"),
+        ("el", "cp1253", "right"),
+        ("fr", "cp1252", "quarantined"),  # read as Baltic cp1257 before: "chāteau"
+        ("fr", "latin_1", "quarantined"),
+    ],
+)
+def test_single_byte_code_pages_are_read_right_or_quarantined(
+    tmp_path: Path, lang: str, codec: str, want: str
+) -> None:
+    assert _outcome(tmp_path, SINGLE_BYTE[lang] * 20, codec) == want
+
+
 def test_iso2022_cn_which_python_cannot_read_is_quarantined(tmp_path: Path) -> None:
     seven_bit = bytes(b & 0x7F for b in "中文".encode("gb2312"))
     data = b"\x1b$)A\x0e" + seven_bit + b"\x0f\n"

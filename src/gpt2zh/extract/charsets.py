@@ -82,6 +82,8 @@ _NON_ASCII_RUN = re.compile("[^\x00-\x7f]+")
 #: UTF-8 lead bytes: one per non-ASCII character
 _UTF8_LEADS = bytes(range(0xC0, 0x100))
 _THREE_BYTE_LEAD = re.compile(b"[\xe0-\xff]")
+#: Lead bytes of U+40000-U+BFFFF, planes no character is assigned to
+_UNASSIGNED_PLANES = re.compile(b"[\xf1\xf2]")
 _PRIVATE = re.compile("[\ue000-\uf8ff]")
 _KANA = re.compile("[\u3041-\u3096\u30a1-\u30fa]")
 _HANGUL = re.compile("[\uac00-\ud7a3]")
@@ -176,14 +178,17 @@ def reads_as_chinese(sample: bytes) -> bool:
 
 
 def utf8_or_chinese(sample: bytes) -> bool:
-    """For a valid, non-ASCII UTF-8 sample: whether it may as well be CJK text in a code page.
-    A tiny one (under `MIN_CHARS` non-ASCII characters) is, unless its UTF-8 reading is common
-    Chinese, when a CJK codec decodes it: a few legacy byte pairs are easily valid UTF-8. A
-    longer one only when it holds no 3-byte character (no CJK in UTF-8) and its non-ASCII
-    characters come in runs (accented letters of European UTF-8 stand alone) that read as
-    plausible Chinese in a code page (or too few distinct letters to tell)."""
+    """For a valid, non-ASCII UTF-8 sample: whether it may as well be CJK text in a code page,
+    when a CJK codec decodes it. Yes for one holding characters of unassigned planes; for a tiny
+    one (under `MIN_CHARS` non-ASCII characters) unless its UTF-8 reading is common Chinese (a
+    few legacy byte pairs are easily valid UTF-8); for a longer one only when it holds no 3-byte
+    character (no CJK in UTF-8) and its non-ASCII characters come in runs (accented letters of
+    European UTF-8 stand alone) that read as plausible Chinese in a code page (or too few
+    distinct letters to tell)."""
     if sample.isascii():
         return False
+    if _UNASSIGNED_PLANES.search(sample):
+        return decodes_as_cjk(sample)  # planes 4-11 hold no characters: not UTF-8 text
     characters = len(sample) - len(sample.translate(None, _UTF8_LEADS))
     if characters >= MIN_CHARS and _THREE_BYTE_LEAD.search(sample):
         return False  # the common case, in C: UTF-8 with 3-byte characters (CJK)

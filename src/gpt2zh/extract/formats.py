@@ -477,7 +477,11 @@ def _csv(job: FileJob, opened: Opened, dec: Decoding) -> Iterator[Any]:
     # follow) is an error, not a field that silently swallows the rows after it
     reader = csv.reader(text, delimiter=delimiter, strict=True)
     try:
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except csv.Error as e:
+            yield Bad("bad_csv", _err(e), where={"line": 1, "note": "header: rest of file"})
+            return
         if header is None:
             return
         width = len(header)

@@ -16,8 +16,9 @@ code pages apart):
 - mostly UTF-8 (at most `MAX_BAD_UTF8` of the non-ASCII bytes invalid) → UTF-8, as above;
 - unknown when any CJK code page decodes the sample at all (a code-page guess would be
   mojibake) or it has under `MIN_GUESS_BYTES` non-ASCII bytes;
-- else charset_normalizer's best guess when its chaos is at most `MAX_CHAOS` and it is no
-  multi-byte CJK codec; else unknown.
+- else charset_normalizer's best guess when its chaos is at most `MAX_CHAOS`, no other guess
+  within `GUESS_MARGIN` of it reads the bytes differently, and it is no multi-byte CJK codec;
+  else unknown.
 An unknown file is `unknown_encoding`. An explicit encoding is used as given.
 """
 
@@ -58,6 +59,8 @@ MAX_CHAOS = 0.10
 MAX_STRAY_BYTES = 16
 #: A generic guess (charset_normalizer) needs at least this many non-ASCII bytes.
 MIN_GUESS_BYTES = 32
+#: A generic guess with a rival this close in chaos that decodes differently is refused.
+GUESS_MARGIN = 0.05
 
 _COMPRESSION_SUFFIXES = {".gz": "gz", ".gzip": "gz", ".zst": "zst", ".zstd": "zst", ".bz2": "bz2"}
 _MAGIC = ((b"\x1f\x8b", "gz"), (b"\x28\xb5\x2f\xfd", "zst"), (b"BZh", "bz2"))
@@ -348,17 +351,27 @@ def detect_encoding(sample: bytes) -> Decoding | None:
     try:
         import charset_normalizer
 
-        best = charset_normalizer.from_bytes(sample).best()
+        matches = charset_normalizer.from_bytes(sample)
+        best = matches.best()
+        if best is None or not best.encoding or best.chaos > MAX_CHAOS:
+            return None
+        # Latin code pages differ only in their accented letters and the detector picks among
+        # them by a hair (French cp1252 came out as Baltic cp1257): a close rival that reads
+        # the bytes differently means the guess is a coin toss
+        text = str(best)
+        if any(
+            m is not best and m.chaos <= best.chaos + GUESS_MARGIN and str(m) != text
+            for m in matches
+        ):
+            return None
     except Exception as e:  # pragma: no cover - detector bugs must not kill a shard
         log.warning("charset_normalizer failed: %s", e)
         return None
-    if best is not None and best.encoding and best.chaos <= MAX_CHAOS:
-        try:
-            found = make_decoding(best.encoding, detected=True)
-        except LookupError:
-            return None
-        return None if found.codec in MULTIBYTE_CJK else found
-    return None
+    try:
+        found = make_decoding(best.encoding, detected=True)
+    except LookupError:
+        return None
+    return None if found.codec in MULTIBYTE_CJK else found
 
 
 class Opened:
