@@ -41,3 +41,9 @@ def test_json_scalars_in_a_text_field_are_spelled_as_json(tmp_path: Path) -> Non
         raw = data if name.endswith("l") else "[" + ",".join(data.splitlines()) + "]"
         r = extract(tmp_path, {name: raw.encode()}, {"files": name, "text": "{text}"}, out=name)
         assert r.texts == ["true", "false", "true\n1.5\n7", "2.0", "NaN"], name
+
+
+def test_csv_header_with_a_quote_left_open_is_one_bad_csv(tmp_path: Path) -> None:
+    r = extract(tmp_path, {"a.csv": b'"id,text\n1,a\n'}, CSV)
+    assert r.texts == [] and r.reasons() == ["bad_csv"]
+    assert r.quarantine[0]["note"] == "header: rest of file"
