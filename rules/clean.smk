@@ -3,7 +3,9 @@
 
 rule clean:
     input:
-        layout.shard("extract", "{dataset}", "shard-{shard}", ".parquet"),
+        shard=layout.shard("extract", "{dataset}", "shard-{shard}", ".parquet"),
+        # read by the chain check: the shard must be what extract wrote
+        stats=layout.shard("extract", "{dataset}", "shard-{shard}", ".stats.json"),
     output:
         shard=intermediate(
             layout.shard("clean", "{dataset}", "shard-{shard}", ".parquet")
@@ -21,4 +23,4 @@ rule clean:
         version=VERSION["clean"],
     shell:
         "gpt2zh clean --spec {params.spec:q} --shard {wildcards.shard}"
-        " --in {input:q} --out {output.shard:q} 2> {log:q}"
+        " --in {input.shard:q} --out {output.shard:q} 2> {log:q}"

@@ -1,12 +1,20 @@
 # Config validation, the shared naming scheme and helpers used by every rule file.
 
 from gpt2zh import layout
-from gpt2zh.config import dataset_spec, source_spec, spec_json, validate_config
+from gpt2zh.config import (
+    check_config_files,
+    dataset_spec,
+    source_spec,
+    spec_json,
+    validate_config,
+)
 from gpt2zh.dedup.spec import dedup_spec
+from gpt2zh.sources.local import input_files
 from gpt2zh.shards import shard_name
 from gpt2zh.sources.lock import with_lock
 
 # Fail before planning anything if the config is wrong; the error names the key path.
+check_config_files(workflow.configfiles)
 CFG = validate_config(config)
 DATASETS = sorted(CFG["datasets"])
 SOURCES = sorted({CFG["datasets"][d]["source"] for d in DATASETS})
@@ -57,6 +65,11 @@ def shard_files(stage, dataset, suffix):
 
 def dataset_manifest(wildcards):
     return layout.manifest(CFG["datasets"][wildcards.dataset]["source"])
+
+
+def local_input_files(spec):
+    """A local source's files are the download's inputs: editing one reruns it."""
+    return input_files(spec) if spec["type"] == "local" else []
 
 
 # --- tokenizer, tokenize, mix (issue 5) ---

@@ -4,7 +4,9 @@
 
 rule convert:
     input:
-        layout.shard("clean", "{dataset}", "shard-{shard}", ".parquet"),
+        shard=layout.shard("clean", "{dataset}", "shard-{shard}", ".parquet"),
+        # read by the chain check: the shard must be what clean wrote
+        stats=layout.shard("clean", "{dataset}", "shard-{shard}", ".stats.json"),
     output:
         shard=intermediate(
             layout.shard("convert", "{dataset}", "shard-{shard}", ".parquet")
@@ -22,4 +24,4 @@ rule convert:
         version=VERSION["convert"],
     shell:
         "gpt2zh convert --spec {params.spec:q} --shard {wildcards.shard}"
-        " --in {input:q} --out {output.shard:q} 2> {log:q}"
+        " --in {input.shard:q} --out {output.shard:q} 2> {log:q}"

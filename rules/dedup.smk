@@ -15,7 +15,9 @@ DEDUP_SIGNATURES = [
 
 rule dedup_signatures:
     input:
-        layout.shard("convert", "{dataset}", "shard-{shard}", ".parquet"),
+        shard=layout.shard("convert", "{dataset}", "shard-{shard}", ".parquet"),
+        # read by the chain check: the shard must be what convert wrote
+        stats=layout.shard("convert", "{dataset}", "shard-{shard}", ".stats.json"),
     output:
         intermediate(layout.dedup_signatures("{dataset}", "shard-{shard}")),
     log:
@@ -30,7 +32,7 @@ rule dedup_signatures:
         version=VERSION["dedup"],
     shell:
         "gpt2zh dedup signatures --spec {params.spec:q} --dataset {wildcards.dataset}"
-        " --in {input:q} --out {output:q} 2> {log:q}"
+        " --in {input.shard:q} --out {output:q} 2> {log:q}"
 
 
 rule dedup_buckets:
@@ -89,6 +91,8 @@ rule dedup_clusters:
 rule dedup_filter:
     input:
         shard=layout.shard("convert", "{dataset}", "shard-{shard}", ".parquet"),
+        # read by the chain check: the shard must be what convert wrote
+        stats=layout.shard("convert", "{dataset}", "shard-{shard}", ".stats.json"),
         drops=layout.dedup_clusters(".parquet"),
     output:
         shard=layout.shard("dedup", "{dataset}", "shard-{shard}", ".parquet"),

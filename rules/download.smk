@@ -4,6 +4,9 @@
 
 
 rule download:
+    input:
+        # a local source's files: editing one reruns the download and what reads the source
+        lambda w: local_input_files(source_spec(CFG, w.source)),
     output:
         layout.manifest("{source}"),
     log:

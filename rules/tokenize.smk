@@ -5,6 +5,8 @@
 rule tokenize:
     input:
         shard=layout.shard(LAST_DOC_STAGE, "{dataset}", "shard-{shard}", ".parquet"),
+        # read by the chain check: the shard must be what that stage wrote
+        stats=layout.shard(LAST_DOC_STAGE, "{dataset}", "shard-{shard}", ".stats.json"),
         tokenizer=TOKENIZER_JSON,
     output:
         tokens=layout.tokens("{dataset}", "shard-{shard}", ".arrow"),

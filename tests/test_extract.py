@@ -487,10 +487,12 @@ def test_ijson_streaming_gives_identical_output_to_json_loads(tmp_path: Path) ->
 
 
 def test_ijson_streaming_of_gb18030_and_compressed_json(tmp_path: Path) -> None:
-    data = json.dumps([{"text": "锄禾日当午"}, {"text": "汗滴禾下土"}], ensure_ascii=False)
+    # (not 锄禾日当午 alone: ten characters that are valid EUC-JP too are refused as ambiguous)
+    texts = ["锄禾日当午，汗滴禾下土。", "谁知盘中餐，粒粒皆辛苦。"]
+    data = json.dumps([{"text": t} for t in texts], ensure_ascii=False)
     files = {"a.json": data.encode("gb18030"), "b.json.gz": gzip.compress(data.encode())}
     r = extract(tmp_path, files, TEXT, json_stream_bytes=10)
-    assert r.texts == ["锄禾日当午", "汗滴禾下土"] * 2
+    assert r.texts == texts * 2
 
 
 # --- parquet, csv, txt -----------------------------------------------------------------------

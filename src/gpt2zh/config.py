@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
@@ -18,6 +19,7 @@ from gpt2zh.errors import UserError
 
 if TYPE_CHECKING:
     import jsonschema
+    import yaml
 
 # jsonschema and yaml are imported where used: every per-shard job imports this module (for
 # ConfigError, dataset_spec) but gets its config as JSON, and the two cost ~0.1 CPU-s to import.
@@ -81,12 +83,70 @@ def _message(error: jsonschema.ValidationError) -> str:
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Returns a validated deep copy of `config` with defaults filled in, or raises ConfigError."""
     cfg = copy.deepcopy(dict(config))
+    not_finite = list(_not_finite(cfg, ""))
+    if not_finite:
+        lines = "\n".join(f"  - {p}" for p in not_finite[:20])
+        raise ConfigError(f"invalid config:\n{lines}")
     errors = sorted(_validator()(_schema()).iter_errors(cfg), key=lambda e: list(map(str, e.path)))
     if errors:
         lines = "\n".join(f"  - {_message(e)}" for e in errors[:20])
         raise ConfigError(f"invalid config:\n{lines}")
     _check_references(cfg)
     return cfg
+
+
+def _not_finite(value: Any, path: str) -> Iterable[str]:
+    """YAML's .nan and .inf: NaN passes every `minimum`/`maximum` of the schema (comparisons
+    with NaN are false) and infinity breaks arithmetic later, so neither is a config value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield f"{path or '<top level>'}: {value} is not a finite number"
+    elif isinstance(value, Mapping):
+        for key, sub in value.items():
+            yield from _not_finite(sub, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            yield from _not_finite(sub, f"{path}[{i}]")
+
+
+def check_config_files(paths: Iterable[str | Path]) -> None:
+    """Raises ConfigError for a key written twice in one mapping of a config file (YAML loaders
+    keep the last one silently: a dataset written twice would be merged, the last winning)."""
+    import yaml
+
+    problems = []
+    for path in paths:
+        text = Path(path).read_text(encoding="utf-8")
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError:
+            continue  # the loader that reads the config reports syntax errors
+        problems += _duplicate_keys(node, "", str(path))
+    if problems:
+        raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems[:20]))
+
+
+def _duplicate_keys(node: yaml.Node | None, path: str, file: str) -> list[str]:
+    import yaml
+
+    out: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            where = f"{path}.{key}" if path else str(key)
+            line = key_node.start_mark.line + 1
+            if key is not None and key in seen:
+                out.append(
+                    f"{where}: written twice in {file} (lines {seen[key]} and {line}); "
+                    f"YAML would keep only the last: give each its own name or merge them"
+                )
+            elif key is not None:
+                seen[key] = line
+            out += _duplicate_keys(value_node, where, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out += _duplicate_keys(item, f"{path}[{i}]", file)
+    return out
 
 
 def _check_references(cfg: dict[str, Any]) -> None:
@@ -119,6 +179,8 @@ def load_config(paths: Iterable[str | Path]) -> dict[str, Any]:
     """Loads YAML files, later ones overriding earlier ones key by key (as Snakemake does)."""
     import yaml
 
+    paths = list(paths)
+    check_config_files(paths)
     merged: dict[str, Any] = {}
     for path in paths:
         with open(path, encoding="utf-8") as f:

@@ -2,8 +2,9 @@
 
 A stage supplies one pure function over a batch of documents that returns, per document, either
 its (possibly changed) text or a `Drop` with a snake_case reason. The runner owns everything
-else, identically for every stage: streaming the input shard batch by batch, the ledger
-(`in == out + drops`, examples, length histograms), the optional full copy of dropped documents,
+else, identically for every stage: the check that the input shard is what the previous stage
+wrote (`gpt2zh.chain`), streaming the input shard batch by batch, the ledger (`in == out + drops`,
+examples, length histograms, the output's sha256), the optional full copy of dropped documents,
 progress and the atomic output. Stages therefore cannot lose a document without it showing.
 """
 
@@ -22,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from gpt2zh.chain import check_input, output_record
 from gpt2zh.layout import sidecar
 from gpt2zh.ledger import Ledger
 from gpt2zh.progress import Progress
@@ -75,6 +77,7 @@ def run_doc_stage(
     `keep_dropped`, `<out>.dropped.parquet` holding every dropped document with its reason).
     `finish` runs once after the last batch, before the stats are written (stage summaries)."""
     ledger = Ledger(stage, dataset, shard)
+    ledger.extra.update(check_input(in_path))
     ledger.extra.update(extra or {})
     dropped_path = sidecar(out_path, ".dropped.parquet")
     with (
@@ -95,6 +98,7 @@ def run_doc_stage(
         bar.close()
         if finish is not None:
             finish(ledger)
+    ledger.extra.update(output_record(out_path))
     stats = ledger.write(sidecar(out_path, ".stats.json"))
     log.info(
         "%s %s/%d: %d in, %d out, drops %s",

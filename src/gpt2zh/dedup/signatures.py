@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from gpt2zh.chain import check_input
 from gpt2zh.dedup import minhash as mh
 from gpt2zh.dedup import shingles
 from gpt2zh.dedup.spec import band_column
@@ -79,6 +80,7 @@ def _pieces(lens: list[int]) -> list[tuple[int, int]]:
 def signature_shard(
     spec: Mapping[str, Any], dataset: str, in_path: str | Path, out_path: str | Path
 ) -> dict[str, Any]:
+    check_input(in_path)  # the shard is what convert wrote (dedup's filter checks it again)
     tokens = spec["datasets"][dataset]["tokens"]
     schema = signature_schema(spec)
     out_path = Path(out_path)

@@ -46,28 +46,36 @@ Formats (`format: auto` picks by extension after a compression suffix, except th
         (decompressed), else streamed with ijson; `records` (`content[].content[]`) selects the
         records, empty means the items of a top-level list or the top-level object itself. A
         file that does not parse is one `bad_json`; a records path that leads nowhere is one
-        `records_path_missing`. Both parse paths give identical records.
+        `records_path_missing`. Both parse paths give identical records. A record nested
+        deeper than 512 levels is one `bad_json` naming the depth (`depth.py`; in bounded
+        memory: ijson alone needs memory quadratic in the depth), the records around it kept.
     parquet — row batches as dicts (only the columns the template and meta need).
     csv/tsv — csv rows as dicts keyed by the header (`.tsv` → tab unless `csv_delimiter` is set);
         blank rows are counted in `blank_lines_skipped`, rows of another width in
-        `csv_ragged_rows`, unparsable ones quarantined `bad_csv`.
+        `csv_ragged_rows`, rows whose quoted field spans lines in `csv_multiline_rows`;
+        unparsable ones (strict quoting: a quote left open to the end of the file, or closed
+        where no delimiter follows) are quarantined `bad_csv` naming the lines they span.
     txt — `txt_unit: file` one document per file, `paragraph` one per blank-line-separated
         paragraph (streamed); the record is {"text": ...}, so the template is `{text}`.
     Compression gz/zst/bz2 (`auto`: magic bytes, then suffix). A truncated or corrupt
     compressed file keeps the records read so far; the rest is one `corrupt_file` entry.
 
-Encoding `auto` (`streams.py`): UTF-8; else strict GB18030 when it decodes the first 64 KiB
-    and ≥ 30 % of the non-ASCII characters are CJK ideographs; else UTF-8 when the sample is
-    mostly UTF-8 (≤ 10 % bad non-ASCII bytes: those records alone fail as `bad_utf8`); else
-    charset_normalizer with low chaos; else the file is one `unknown_encoding` entry. An explicit
-    `encoding:` is used as given (undecodable records: `bad_encoding`). Documents kept from a
-    file decoded as anything but UTF-8 are counted in `changes.decoded_<codec>`. Codecs that are
-    not ASCII-compatible (UTF-16, ...) are transcoded to UTF-8 first.
+Encoding `auto` (`streams.py`, `charsets.py`): UTF-8 (ASCII carrying ISO-2022 or HZ escapes is
+    read in that codec); else UTF-8 when the sample is mostly UTF-8 (≤ 10 % bad non-ASCII bytes)
+    or ASCII with a few stray bytes: those records alone fail as `bad_utf8`; else GB18030, Big5
+    or Big5-HKSCS when exactly one of their strict decodings of the first 64 KiB reads as
+    common Chinese (Japanese and Korean text is refused, not read as Chinese); else
+    charset_normalizer with low chaos, never a multi-byte CJK guess; else the file is one
+    `unknown_encoding` entry. In a file decoded with a detected code page, a record that is
+    valid UTF-8 is `mixed_encoding` (a code page would turn it into mojibake without an error).
+    An explicit `encoding:` is used as given (undecodable records: `bad_encoding`). Documents
+    kept from a file decoded as anything but UTF-8 are counted in `changes.decoded_<codec>`.
+    Codecs that are not ASCII-compatible (UTF-16, ...) are transcoded to UTF-8 first.
 
 Accounting: every record is one document in; it is kept or dropped with exactly one quarantine
     entry ({reason, file, n, line/offset where known, error, excerpt}) and one ledger drop.
-    Drop reasons: bad_json, bad_utf8, bad_encoding, unknown_encoding, not_an_object,
-    missing_field, bad_field_type, empty_text, too_large, corrupt_file, bad_csv,
+    Drop reasons: bad_json, bad_utf8, bad_encoding, unknown_encoding, mixed_encoding,
+    not_an_object, missing_field, bad_field_type, empty_text, too_large, corrupt_file, bad_csv,
     records_path_missing, all_items_dropped (every list item flagged by the reader's
     `drop_items`, see `items.py`; the items dropped from kept records are counted in
     `changes.items_dropped`). A template drop also names the fields the record has (`fields`).
@@ -89,9 +97,8 @@ Speed (benchmarks/extract_bench.py): JSON files read whole take a path of C-leve
 
 Known limits: a template cannot reach fields of the objects above a record (`records:` selects
     the record; put what you need into each record or use a coarser records path); streamed JSON
-    (ijson) refuses NaN/Infinity, which json.loads accepts, and uses memory quadratic in nesting
-    depth (thousands of levels); record-path keys containing "." or named "item" cannot be
-    streamed (a clear error); a CSV field is held whole however large.
+    (ijson) refuses NaN/Infinity, which json.loads accepts; record-path keys containing "." or
+    named "item" cannot be streamed (a clear error); a CSV field is held whole however large.
 """
 
 from .assign import ExtractError, FileTask, assign_shards, match_files, shard_files

@@ -11,6 +11,7 @@ for the rest.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -27,6 +28,8 @@ from typing import Any
 
 from . import items as drop_items
 from .assign import SPAN, ExtractError, position, positions
+from .charsets import utf8_or_chinese
+from .depth import DepthLimit, count_sentinels
 from .paths import EACH, PathSyntaxError, ijson_prefix, parse_path
 from .streams import (
     CORRUPT_ERRORS,
@@ -190,8 +193,9 @@ class FileJob:
                     except UnicodeDecodeError:
                         pass
                     else:
-                        self.decoding = UTF8_DETECTED
-                        return _json_text(text, steps)
+                        if not utf8_or_chinese(opened.sample):  # else: unknown, below
+                            self.decoding = UTF8_DETECTED
+                            return _json_text(text, steps)
             dec = (
                 detect_encoding(opened.sample)
                 if setting == "auto"
@@ -263,6 +267,29 @@ def _utf8_stream(opened: Opened, dec: Decoding) -> tuple[io.BufferedReader, Deco
     return io.BufferedReader(ChunkStream(chunks), buffer_size=READ_CHUNK), UTF8
 
 
+def _utf8_in_legacy(raw: bytes, orig: Decoding) -> bool:
+    """A record that is valid UTF-8 with non-ASCII bytes, in a file whose code page was detected
+    from its start: such a file mixes encodings, and a code page (GB18030, cp1252, ...) decodes
+    UTF-8 bytes into mojibake without an error. Real GB/Big5 text is practically never valid
+    UTF-8, so the record is quarantined (`mixed_encoding`), not guessed."""
+    if not orig.detected or orig.is_utf8 or not orig.ascii_compatible or raw.isascii():
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _mixed(raw: bytes, orig: Decoding, where: dict[str, Any]) -> Bad:
+    return Bad(
+        "mixed_encoding",
+        f"valid UTF-8 in a file detected as {orig.label}",
+        excerpt_of(raw),
+        where,
+    )
+
+
 def _transcode_guard(items: Iterator[Any], dec: Decoding) -> Iterator[Any]:
     try:
         yield from items
@@ -286,6 +313,7 @@ def _jsonl_lines(
     loads = json.loads
     codec = dec.codec
     reason = orig.error_reason
+    legacy = orig.detected and not orig.is_utf8
     lineno = 0
     blank = 0
     owns = job.owns()
@@ -322,6 +350,9 @@ def _jsonl_lines(
         except UnicodeDecodeError as e:
             yield Bad(reason, _err(e), excerpt_of(line), {"line": lineno})
             continue
+        if legacy and _utf8_in_legacy(line, orig):
+            yield _mixed(line, orig, {"line": lineno})
+            continue
         try:
             yield loads(text)
         except (ValueError, RecursionError) as e:
@@ -354,7 +385,16 @@ def _json_whole(head: bytes, dec: Decoding, steps: tuple[str | None, ...]) -> li
 def _json_text(text: str, steps: tuple[str | None, ...]) -> list[Any]:
     try:
         data = json.loads(text)
-    except (ValueError, RecursionError) as e:
+    except RecursionError:
+        # nested too deep for json.loads: the streaming parser quarantines only the deep records
+        raw = text.encode()
+        del text
+
+        def reopen() -> Any:
+            return io.BufferedReader(io.BytesIO(raw))
+
+        return list(_ijson_records(reopen(), UTF8, steps, reopen))
+    except ValueError as e:
         return [Bad("bad_json", _err(e), excerpt_of(text))]
     del text
     if not steps and isinstance(data, list):
@@ -415,12 +455,31 @@ def _json_stream(
     job: FileJob, opened: Opened, head: bytes, dec: Decoding, steps: tuple[str | None, ...]
 ) -> Iterator[Any]:
     """ijson over the file (head already read + the rest): constant memory per record."""
-    import ijson
-
     stream = io.BufferedReader(ChunkStream(_chain_chunks(head, opened.stream)), READ_CHUNK)
     del head
     if not dec.is_utf8:
         stream = io.BufferedReader(ChunkStream(transcode_to_utf8(stream, dec.codec)), READ_CHUNK)
+
+    def reopen() -> Any:
+        opened = Opened(job.path, job.reader.get("compression", "auto"), job.relpath)
+        if job.decoding is not None and not job.decoding.is_utf8:
+            chunks = transcode_to_utf8(opened.stream, job.decoding.codec)  # type: ignore[arg-type]
+            return contextlib.closing(io.BufferedReader(ChunkStream(chunks, opened), READ_CHUNK))
+        return opened.stream
+
+    return _ijson_records(stream, dec, steps, reopen)
+
+
+def _ijson_records(
+    stream: Any, dec: Decoding, steps: tuple[str | None, ...], reopen: Callable[[], Any]
+) -> Iterator[Any]:
+    """Records of a UTF-8 JSON stream via ijson, nesting limited (`depth.DepthLimit`): a record
+    too deep is one `bad_json` and the others are kept. `reopen` gives the stream again (for
+    the check that an empty records path exists)."""
+    import ijson
+
+    limiter = DepthLimit(stream)
+    stream = io.BufferedReader(limiter, READ_CHUNK)
     if steps:
         prefix = ijson_prefix(steps)
     else:
@@ -431,35 +490,45 @@ def _json_stream(
                 break
             stream.read(len(peeked))  # only whitespace so far: skip it
         prefix = "item" if first == b"[" else ""
-    count = 0
+    count = too_deep = 0
     try:
         for value in ijson.items(stream, prefix, use_float=True):
             count += 1
+            if limiter.elided > too_deep and (found := count_sentinels(value)):
+                too_deep += found
+                yield _too_deep(limiter, None)
+                continue
             yield value
+        if limiter.elided > too_deep:  # deep nesting outside the records
+            yield _too_deep(limiter, {"note": f"outside the records, after {count} records"})
     except ijson.JSONError as e:
         yield Bad("bad_json", _err(e), where={"note": f"rest of file after {count} records"})
         return
     except UnicodeDecodeError as e:
         yield Bad(dec.error_reason, _err(e), where={"note": f"rest of file after {count} records"})
         return
-    if count == 0 and steps and not _stream_has_path(job, prefix, steps):
+    if count == 0 and steps and not _stream_has_path(reopen, prefix, steps):
         yield Bad("records_path_missing", f"no value at records path {_path_text(steps)!r}")
 
 
-def _stream_has_path(job: FileJob, prefix: str, steps: tuple[str | None, ...]) -> bool:
+def _too_deep(limiter: DepthLimit, where: dict[str, Any] | None) -> Bad:
+    return Bad(
+        "bad_json",
+        f"nesting deeper than {limiter.limit} levels (at least {limiter.deepest})",
+        where=where,
+    )
+
+
+def _stream_has_path(reopen: Callable[[], Any], prefix: str, steps: tuple[str | None, ...]) -> bool:
     """Whether an (empty) container exists at the records path: a second, event-level pass."""
     import ijson
 
     container = prefix.rpartition(".")[0] if steps[-1] is EACH else prefix
     want = "start_array" if steps[-1] is EACH else None
     try:
-        with Opened(job.path, job.reader.get("compression", "auto"), job.relpath) as opened:
-            stream: Any = opened.stream
-            if job.decoding is not None and not job.decoding.is_utf8:
-                stream = io.BufferedReader(
-                    ChunkStream(transcode_to_utf8(stream, job.decoding.codec)), READ_CHUNK
-                )
-            for pfx, event, _ in ijson.parse(stream):
+        with reopen() as stream:
+            limited = io.BufferedReader(DepthLimit(stream), READ_CHUNK)
+            for pfx, event, _ in ijson.parse(limited):
                 if pfx == container and (want is None or event == want):
                     return True
     except (ijson.JSONError, UnicodeDecodeError, *CORRUPT_ERRORS):
@@ -476,31 +545,44 @@ def _csv(job: FileJob, opened: Opened, dec: Decoding) -> Iterator[Any]:
     if delimiter == "," and split_compression(job.relpath)[0].lower().endswith(".tsv"):
         delimiter = "\t"
     text = io.TextIOWrapper(opened.stream, encoding=dec.codec, errors="strict", newline="")
-    reader = csv.reader(text, delimiter=delimiter)
+    # strict: a quote left open (to the end of the file, or closed where a delimiter must
+    # follow) is an error, not a field that silently swallows the rows after it
+    reader = csv.reader(text, delimiter=delimiter, strict=True)
     try:
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except csv.Error as e:
+            yield Bad("bad_csv", _err(e), where={"line": 1, "note": "header: rest of file"})
+            return
         if header is None:
             return
         width = len(header)
-        blank = ragged = 0
+        blank = ragged = multiline = 0
         while True:
+            first = reader.line_num + 1
             try:
                 row = next(reader)
             except StopIteration:
                 break
             except csv.Error as e:
-                yield Bad("bad_csv", _err(e), where={"line": reader.line_num})
+                last = reader.line_num
+                span = f" (lines {first}-{last} are this one entry)" if last > first else ""
+                yield Bad("bad_csv", _err(e) + span, where={"line": first, "last_line": last})
                 continue
             if not row:
                 blank += 1
                 continue
             if len(row) != width:
                 ragged += 1
+            if reader.line_num > first:
+                multiline += 1
             yield dict(zip(header, row, strict=False))
         if blank:
             job.changes["blank_lines_skipped"] += blank
         if ragged:
             job.changes["csv_ragged_rows"] += ragged
+        if multiline:
+            job.changes["csv_multiline_rows"] += multiline
     except UnicodeDecodeError as e:
         yield Bad(
             dec.error_reason, _err(e), where={"line": reader.line_num, "note": "rest of file"}
@@ -541,6 +623,9 @@ def _txt_file(
             excerpt_of(data[max(0, e.start - 100) :]),
             {"offset": e.start},
         )
+        return
+    if _utf8_in_legacy(data, orig):
+        yield _mixed(data, orig, {"offset": 0})
         return
     yield {"text": text}
 
@@ -589,9 +674,12 @@ def _paragraph(
             {"line": line},
         )
     try:
-        return {"text": raw.decode(dec.codec).rstrip("\r\n")}
+        text = raw.decode(dec.codec).rstrip("\r\n")
     except UnicodeDecodeError as e:
         return Bad(orig.error_reason, _err(e), excerpt_of(raw), {"line": line})
+    if _utf8_in_legacy(raw, orig):
+        return _mixed(raw, orig, {"line": line})
+    return {"text": text}
 
 
 # --- parquet ---------------------------------------------------------------------------------

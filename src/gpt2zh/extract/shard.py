@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gpt2zh.chain import output_record
 from gpt2zh.ledger import Ledger
 from gpt2zh.progress import Progress
 from gpt2zh.shards import ShardWriter
@@ -24,6 +25,7 @@ from .assign import SPAN, ExtractError, FileTask, position, shard_files
 from .formats import Bad, FileJob, excerpt_of
 from .paths import PathSyntaxError, parse_path
 from .template import MetaBuilder, Template, TemplateError, TemplateSyntaxError
+from .verify import verify_files
 
 log = logging.getLogger(__name__)
 
@@ -437,6 +439,7 @@ def extract_shard(
         sum(not t.whole for t in tasks),
         sum(t.share for t in tasks),
     )
+    verify_files(root, manifest, (t.relpath for t in tasks))
     q = _Quarantine(sidecar(out_path, ".quarantine.jsonl"))
     try:
         run = _Run(spec, shard, q)  # compiles the readers: config errors before any output
@@ -454,6 +457,7 @@ def extract_shard(
         files=[t.relpath for t in tasks],
         file_bytes=sum(t.share for t in tasks),
         quarantined=sum(led.drops.values()),
+        **output_record(out_path),
     )
     pieces = {t.relpath: [t.lo, t.hi] for t in tasks if not t.whole}
     if pieces:  # the files this shard read in part: [lo, hi) of assign.SPAN

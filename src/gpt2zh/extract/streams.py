@@ -4,13 +4,22 @@ Every file is opened as one buffered binary stream of its decompressed bytes. Co
 trusts the magic bytes first and the suffix second. Truncated or corrupt compressed data raises one
 of `CORRUPT_ERRORS` from a read; readers catch it and quarantine the rest of the file.
 
-Encoding `auto` looks at the first `SAMPLE_BYTES` of decompressed data: valid UTF-8 (an incomplete
-sequence at the sample's end is ignored; a BOM is skipped and counted) → UTF-8; else strict
-GB18030 when it decodes and at least `GB_CJK_SHARE` of the non-ASCII characters are CJK ideographs;
-else UTF-8 if it is mostly UTF-8 (at most `MAX_BAD_UTF8` of the non-ASCII bytes invalid: a few
-broken records in a UTF-8 file fail alone, as `bad_utf8`); else charset_normalizer's best guess
-when its chaos is at most `MAX_CHAOS`; else the file is `unknown_encoding`. An explicit encoding
-is used as given.
+Encoding `auto` looks at the first `SAMPLE_BYTES` of decompressed data (`charsets.py` tells the CJK
+code pages apart):
+- a UTF-16/32 BOM → that codec (the sample must decode);
+- valid UTF-8 (an incomplete sequence at the sample's end is ignored; a UTF-8 BOM is skipped and
+  counted) → UTF-8, unless it is ASCII carrying ISO-2022 or HZ escapes (that codec, or unknown),
+  or it may as well be CJK text in a code page (`utf8_or_chinese`: unknown);
+- ASCII with a few stray bytes (at most `MAX_STRAY_BYTES`) → UTF-8: those records alone fail,
+  as `bad_utf8`, instead of the whole file being read in a code page;
+- GB18030, Big5 or Big5-HKSCS when exactly one decoding is clearly Chinese (`detect_cjk`);
+- mostly UTF-8 (at most `MAX_BAD_UTF8` of the non-ASCII bytes invalid) → UTF-8, as above;
+- unknown when any CJK code page decodes the sample at all (a code-page guess would be
+  mojibake) or it has under `MIN_GUESS_BYTES` non-ASCII bytes;
+- else charset_normalizer's best guess when its chaos is at most `MAX_CHAOS`, no other guess
+  within `GUESS_MARGIN` of it reads the bytes differently, and it is no multi-byte CJK codec;
+  else unknown.
+An unknown file is `unknown_encoding`. An explicit encoding is used as given.
 """
 
 from __future__ import annotations
@@ -30,17 +39,31 @@ from typing import Any, BinaryIO
 
 import zstandard
 
+from .charsets import (
+    MULTIBYTE_CJK,
+    decode_strict,
+    decodes_as_cjk,
+    detect_cjk,
+    detect_seven_bit,
+    utf8_or_chinese,
+)
+
 log = logging.getLogger(__name__)
 
 SAMPLE_BYTES = 64 * 1024
 READ_CHUNK = 1 << 20
 ZSTD_INPUT_CHUNK = 64 * 1024
-GB_CJK_SHARE = 0.30
 MAX_CHAOS = 0.10
+#: An ASCII sample with at most this many non-ASCII bytes (and under 1 % of it) is UTF-8 with
+#: a few bad bytes: too little evidence for any code page.
+MAX_STRAY_BYTES = 16
+#: A generic guess (charset_normalizer) needs at least this many non-ASCII bytes.
+MIN_GUESS_BYTES = 32
+#: A generic guess with a rival this close in chaos that decodes differently is refused.
+GUESS_MARGIN = 0.05
 
 _COMPRESSION_SUFFIXES = {".gz": "gz", ".gzip": "gz", ".zst": "zst", ".zstd": "zst", ".bz2": "bz2"}
 _MAGIC = ((b"\x1f\x8b", "gz"), (b"\x28\xb5\x2f\xfd", "zst"), (b"BZh", "bz2"))
-_CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 _NON_ASCII = re.compile("[^\x00-\x7f]")
 _ESCAPED = re.compile("[\udc80-\udcff]")
 MAX_BAD_UTF8 = 0.10
@@ -261,13 +284,6 @@ UTF8 = make_decoding("utf-8", detected=False)
 UTF8_DETECTED = make_decoding("utf-8", detected=True)
 
 
-def _decodes(sample: bytes, codec: str) -> str | None:
-    try:
-        return codecs.getincrementaldecoder(codec)("strict").decode(sample, final=False)
-    except UnicodeDecodeError:
-        return None
-
-
 def _is_utf8(sample: bytes) -> bool:
     try:
         sample.decode("utf-8")
@@ -287,30 +303,75 @@ def _mostly_utf8(sample: bytes) -> bool:
     return multibyte > 0 and bad <= MAX_BAD_UTF8 * non_ascii_bytes
 
 
+_UTF16_32_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _non_ascii_bytes(sample: bytes) -> int:
+    return len(sample) - len(sample.decode("latin-1").encode("ascii", "ignore"))
+
+
+def _stray_bytes(sample: bytes) -> bool:
+    """ASCII with a few bytes that are not (too few to tell a code page by)."""
+    non_ascii = _non_ascii_bytes(sample)
+    return non_ascii <= MAX_STRAY_BYTES and non_ascii * 100 <= len(sample)
+
+
 def detect_encoding(sample: bytes) -> Decoding | None:
-    """The encoding of a file from its first bytes (BOM already removed), or None if unknown."""
+    """The encoding of a file from its first bytes (a UTF-8 BOM already removed), or None if
+    unknown."""
+    for bom, codec in _UTF16_32_BOMS:
+        if sample.startswith(bom):
+            return make_decoding(codec, detected=True) if decode_strict(sample, codec) else None
     if _is_utf8(sample):
+        if sample.isascii():
+            seven = detect_seven_bit(sample)
+            if seven == "unknown":
+                return None
+            if seven is not None:
+                return make_decoding(seven, detected=True)
+        elif utf8_or_chinese(sample):
+            return None
         return UTF8_DETECTED
-    text = _decodes(sample, "gb18030")
-    if text is not None:
-        non_ascii = len(_NON_ASCII.findall(text))
-        if non_ascii and len(_CJK.findall(text)) >= GB_CJK_SHARE * non_ascii:
-            return make_decoding("gb18030", detected=True)
-    if _mostly_utf8(sample):
+    if _stray_bytes(sample):
         return UTF8_DETECTED
+    cjk = detect_cjk(sample)
+    if cjk is not None:
+        return make_decoding(cjk, detected=True)
+    if _mostly_utf8(sample):  # after CJK: GB or Big5 text is never mostly UTF-8, and this is dearer
+        return UTF8_DETECTED
+    if decodes_as_cjk(sample) or _non_ascii_bytes(sample) < MIN_GUESS_BYTES:
+        # valid in a CJK code page but not clearly Chinese in one, or too little to guess from
+        # (a generic detector calls four bytes UTF-16 with full confidence, CJK bytes Thai)
+        return None
     try:
         import charset_normalizer
 
-        best = charset_normalizer.from_bytes(sample).best()
+        matches = charset_normalizer.from_bytes(sample)
+        best = matches.best()
+        if best is None or not best.encoding or best.chaos > MAX_CHAOS:
+            return None
+        # Latin code pages differ only in their accented letters and the detector picks among
+        # them by a hair (French cp1252 came out as Baltic cp1257): a close rival that reads
+        # the bytes differently means the guess is a coin toss
+        text = str(best)
+        if any(
+            m is not best and m.chaos <= best.chaos + GUESS_MARGIN and str(m) != text
+            for m in matches
+        ):
+            return None
     except Exception as e:  # pragma: no cover - detector bugs must not kill a shard
         log.warning("charset_normalizer failed: %s", e)
         return None
-    if best is not None and best.encoding and best.chaos <= MAX_CHAOS:
-        try:
-            return make_decoding(best.encoding, detected=True)
-        except LookupError:
-            return None
-    return None
+    try:
+        found = make_decoding(best.encoding, detected=True)
+    except LookupError:
+        return None
+    return None if found.codec in MULTIBYTE_CJK else found
 
 
 class Opened:

@@ -1,12 +1,13 @@
 """Text templates and meta fields: how a record (a JSON object, CSV row, ...) becomes a document.
 
 Template syntax: `{a}` a field, `{a.b}` nested, `{a[].b}` mapped over a list, `{a?}` optional,
-`{{`/`}}` literal braces. Field values: strings as they are; numbers and booleans `str()`'d; lists
-(nested ones flattened, None items skipped) joined with the reader's `join`; an object is an error
-(`bad_field_type`: point the template into it). A required field that is missing or None (or, for
-`a[].b`, missing in any item) is `missing_field`, one that renders blank is `empty_text`; an
-optional one renders as "" when missing, and a template line that contains an optional field and
-renders empty or whitespace-only is removed with its newline.
+`{{`/`}}` literal braces. Field values: strings as they are; numbers and booleans as JSON writes
+them (`true`, not Python's `True`); lists (nested ones flattened, None items skipped) joined with
+the reader's `join`; an object is an error (`bad_field_type`: point the template into it). A
+required field that is missing or None (or, for `a[].b`, missing in any item) is
+`missing_field`, one that renders blank is `empty_text`; an optional one renders as "" when
+missing, and a template line that contains an optional field and renders empty or
+whitespace-only is removed with its newline.
 
 Each template is compiled once per reader into two functions that agree on every input: `fast`, a
 generated function indexing the record directly (the common case: fields present, strings or lists
@@ -17,6 +18,7 @@ fall back to `slow` on any exception, so the error path never slows the common o
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -86,7 +88,8 @@ def _flatten(value: list[Any], out: list[str], field: Field) -> None:
 
 def _scalar(value: Any, field: Field) -> str:
     if isinstance(value, bool | int | float):
-        return str(value)
+        # JSON's spelling (true, NaN, Infinity), not Python's (True, nan, inf)
+        return json.dumps(value)
     if isinstance(value, bytes | bytearray):
         try:
             return value.decode("utf-8")
@@ -184,8 +187,8 @@ def _fast_conv(join: str) -> Callable[[Any], str]:
         cls = value.__class__
         if cls is list:
             return join.join(value)  # TypeError on non-strings → caller falls back to `slow`
-        if cls is int or cls is float:
-            return str(value)
+        if cls is int or (cls is float and math.isfinite(value)):
+            return str(value)  # the same as json.dumps for these
         raise LookupError(value)
 
     return conv

@@ -1,7 +1,9 @@
 """Per-dataset reports, built only from what stages wrote to disk (stats, manifests).
 
 Reports never recount data: they sum the stage ledgers, so what a report says is exactly what the
-stages accounted for, and a report that renders means every shard's books balanced.
+stages accounted for, and a report that renders means every shard's books balanced. The funnel
+also shows, per stage, whether every shard read exactly what the previous stage wrote
+(`gpt2zh.chain`): a broken chain is red, shard by shard.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from gpt2zh import __version__
+from gpt2zh.chain import chain_breaks
+from gpt2zh.layout import DOC_STAGES
 from gpt2zh.ledger import merge_stats, write_json, write_text
 from gpt2zh.report.render import now, render_dataset, render_index, stage_order
 
@@ -36,8 +40,10 @@ def build_dataset_report(
             raise ValueError(f"stats of dataset {s['dataset']!r} given for report of {dataset!r}")
         by_stage.setdefault(s["stage"], []).append(s)
     stages = [merge_stats(by_stage[k]) for k in sorted(by_stage, key=stage_order)]
+    breaks = chain_breaks([s["stage"] for s in stages if s["stage"] in DOC_STAGES], by_stage)
     for st in stages:
         st["balanced"] = st["docs_in"] == st["docs_out"] + sum(st["drops"].values())
+        st["chain_breaks"] = breaks.get(st["stage"], [])
     extract = next((s for s in stages if s["stage"] == "extract"), None)
     merged = {s["stage"]: s for s in stages}
     sections = {

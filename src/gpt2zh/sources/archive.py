@@ -1,7 +1,8 @@
 """Safe tar extraction: an archive from the network may never write outside its destination.
 
 Stricter than tarfile's `data` filter on purpose: instead of skipping or rewriting a suspicious
-member we refuse the whole archive (absolute paths, `..`, links, devices, fifos), because a package
+member we refuse the whole archive (absolute paths, `..`, links, devices, fifos, a file and a
+folder of one name, two files on one path), because a package
 containing one is not a package we want to train on. Members are extracted into a temporary folder
 beside the destination which is renamed into place only when every member is written, so a killed
 job never leaves a half tree that looks done.
@@ -10,6 +11,7 @@ job never leaves a half tree that looks done.
 from __future__ import annotations
 
 import logging
+import lzma
 import os
 import shutil
 import tarfile
@@ -23,6 +25,15 @@ from .errors import DownloadError
 from .paths import safe_relpath
 
 logger = logging.getLogger(__name__)
+
+#: What reading a corrupt or truncated archive raises, whatever the compression.
+ARCHIVE_ERRORS: tuple[type[BaseException], ...] = (
+    tarfile.TarError,
+    OSError,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+)
 
 
 def _check_member(member: tarfile.TarInfo, archive: str) -> None:
@@ -43,7 +54,7 @@ def _check_member(member: tarfile.TarInfo, archive: str) -> None:
 def _open_tar(tarball: Path) -> tarfile.TarFile:
     try:
         return tarfile.open(tarball, "r:*")
-    except (tarfile.TarError, OSError) as err:
+    except ARCHIVE_ERRORS as err:
         raise DownloadError(f"{tarball.name}: cannot read archive: {err}") from err
 
 
@@ -69,10 +80,11 @@ def extract_tar(
     with _open_tar(tarball) as tf:
         try:
             members = tf.getmembers()
-        except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+        except ARCHIVE_ERRORS as err:
             raise DownloadError(f"{label}: corrupt or truncated archive: {err}") from err
         for member in members:
             _check_member(member, label)
+        _check_layout(members, label, strip_components)
 
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.extracting-{os.getpid()}")
@@ -100,7 +112,7 @@ def extract_tar(
             if globs and not written:
                 raise DownloadError(f"{label}: no member matches include {globs}")
             _replace_tree(tmp, dest)
-        except (tarfile.TarError, EOFError, zlib.error) as err:
+        except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as err:
             shutil.rmtree(tmp, ignore_errors=True)
             raise DownloadError(f"{label}: corrupt or truncated archive: {err}") from err
         except BaseException:
@@ -108,6 +120,33 @@ def extract_tar(
             raise
     logger.info("%s: extracted %d of %d members into %s", label, len(written), len(members), dest)
     return sorted(written)
+
+
+def _check_layout(members: list[tarfile.TarInfo], archive: str, strip_components: int) -> None:
+    """Raises DownloadError naming the members when two files land on one path, or a file
+    and a folder share a name (`a` and `a/b`): on disk one would overwrite or block the
+    other, so the archive is refused as a whole, like one holding a link."""
+    files: dict[str, str] = {}
+    for member in members:
+        if not member.isfile():
+            continue
+        rel = _strip(safe_relpath(member.name, archive), strip_components)
+        if rel is None:
+            continue
+        if rel in files:
+            raise DownloadError(
+                f"{archive}: members {files[rel]!r} and {member.name!r} are both {rel!r}"
+            )
+        files[rel] = member.name
+    for rel, name in files.items():
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            folder = "/".join(parts[:i])
+            if folder in files:
+                raise DownloadError(
+                    f"{archive}: member {files[folder]!r} is a file, but {name!r} needs a "
+                    f"folder of that name"
+                )
 
 
 def _replace_tree(new: Path, dest: Path) -> None:

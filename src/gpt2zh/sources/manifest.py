@@ -8,6 +8,7 @@ extract job read are the bytes that were downloaded.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,13 @@ def hash_files(root: Path, rel_paths: Iterable[str], chunk_bytes: int = 1 << 20)
 def build_manifest(spec: Mapping[str, Any], result: SourceFiles, seconds: float) -> dict[str, Any]:
     """The manifest dict: files sorted by path; duplicate paths (one would shadow the other) are
     refused."""
+    for entry in result.files:
+        if not _is_utf8(entry["path"]):
+            raw = os.fsencode(entry["path"])
+            raise DownloadError(
+                f"source {spec['name']!r}: file name {raw!r} is not UTF-8 (manifests and "
+                f"document ids are): rename the file"
+            )
     files = sorted(result.files, key=lambda e: e["path"])
     for a, b in itertools.pairwise(files):
         if a["path"] == b["path"]:
@@ -60,6 +68,15 @@ def build_manifest(spec: Mapping[str, Any], result: SourceFiles, seconds: float)
         "resolved": result.resolved,
         "seconds": round(seconds, 3),
     }
+
+
+def _is_utf8(name: str) -> bool:
+    """False for names holding lone surrogates: bytes the file system did not decode."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def write_manifest(out_dir: Path, manifest: Mapping[str, Any]) -> Path:

@@ -23,7 +23,7 @@ from typing import Any
 
 from gpt2zh.globs import as_list
 
-from .archive import extract_tar
+from .archive import ARCHIVE_ERRORS, extract_tar
 from .errors import DownloadError
 from .http import Options
 from .manifest import SourceFiles, hash_files
@@ -128,8 +128,8 @@ def _package_json(tarball: Path) -> dict[str, Any]:
                 if member.isfile() and len(parts) == 2 and parts[1] == "package.json":
                     f = tf.extractfile(member)
                     return json.loads(f.read()) if f is not None else {}
-    except (tarfile.TarError, OSError, ValueError):
-        pass
+    except (*ARCHIVE_ERRORS, ValueError):
+        pass  # a broken archive is reported, naming it, by extract_tar
     return {}
 
 

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from gpt2zh.chain import check_input
 from gpt2zh.ledger import write_json
 from gpt2zh.tokenize.train_bpe import load_tokenizer
 
@@ -80,6 +81,7 @@ def encode_shard(
     from gpt2zh.tokenize.fast import make_encoder
 
     t0 = time.perf_counter()
+    chain = check_input(in_path)  # the shard is what the last document stage wrote
     tok, eos_id = load_tokenizer(Path(tokenizer_dir))
     encoder = encoder or "auto"
     threads = threads or int(os.environ.get("RAYON_NUM_THREADS") or 1)
@@ -132,6 +134,7 @@ def encode_shard(
         "fallback_docs": 0 if fast is None else fast.fallback_docs,
         "drops": {},
         "seconds": round(time.perf_counter() - t0, 3),
+        **chain,
     }
     write_json(tokens_path_stats(out_path), stats)
     log.info(
