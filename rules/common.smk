@@ -4,6 +4,7 @@ from gpt2zh import layout
 from gpt2zh.config import dataset_spec, source_spec, spec_json, validate_config
 from gpt2zh.dedup.spec import dedup_spec
 from gpt2zh.shards import shard_name
+from gpt2zh.slurm import preflight
 
 # Fail before planning anything if the config is wrong; the error names the key path.
 CFG = validate_config(config)
@@ -24,6 +25,12 @@ VERSION = {
     "train": 1,
     "eval": 2,
 }
+
+
+# With the SLURM executor: accounting answers (else the plugin waits forever after the jobs end)
+# and every job fits its partition, checked before anything is submitted (gpt2zh.slurm).
+onstart:
+    preflight(workflow)
 
 
 wildcard_constraints:

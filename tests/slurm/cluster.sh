@@ -12,9 +12,11 @@
 # test-deps` installs them). Everything the cluster writes lives in one state folder
 # ($GPT2ZH_SLURM_DIR, default /var/tmp/gpt2zh-slurm): its slurm.conf, a private MariaDB data
 # folder on its own port, spools and logs. Nothing is written to /etc/slurm: a machine-wide
-# slurm.conf naming a controller that is not running makes every `scontrol` call wait for it,
-# and the SLURM executor plugin calls `scontrol show config` each time Snakemake starts. Only a
-# process with SLURM_CONF pointing into the state folder talks to this cluster.
+# slurm.conf naming a controller that is not running makes every client command wait ~10 s for
+# it, and the SLURM executor plugin runs `scontrol show config` each time Snakemake starts (to
+# word its --help), so every `snakemake` on the machine would pay that once the cluster is down.
+# Client commands find this cluster through SLURM_CONF, or through the copy of the config that
+# the (configless) slurmd keeps in /run/slurm/conf while it runs; `down` removes that link.
 set -euo pipefail
 
 DIR=${GPT2ZH_SLURM_DIR:-/var/tmp/gpt2zh-slurm}
@@ -49,12 +51,13 @@ wait_for() {
   done
 }
 
-# write FILE MODE: stdin to FILE unless FILE already has that content (a running daemon keeps
-# reading the same file), with MODE.
+# write FILE MODE: stdin to FILE unless FILE already has that content, with MODE; CHANGED=1 if
+# it had not (running daemons then reread it: see `up`).
+CHANGED=0
 write() {
   local tmp; tmp=$(mktemp)
   cat >"$tmp"
-  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; CHANGED=1; fi
   chmod "$2" "$1"
 }
 
@@ -84,7 +87,9 @@ ReturnToService=2
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
+AccountingStoreFlags=job_comment
 JobCompType=jobcomp/none
+SlurmctldParameters=enable_configless
 NodeName=$HOST NodeAddr=127.0.0.1 $node State=UNKNOWN
 PartitionName=$PARTITION Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
@@ -144,9 +149,13 @@ up() {
   if [[ -z $(sacctmgr -n -P list cluster format=cluster "cluster=$CLUSTER") ]]; then
     sacctmgr -i add cluster "$CLUSTER" >/dev/null
   fi
+  if alive slurmctld && ((CHANGED)); then scontrol reconfigure; fi
   start slurmctld slurmctld -D -f "$CONF"
   wait_for 60 slurmctld scontrol ping
-  start slurmd slurmd -D -f "$CONF"
+  # Configless slurmd: it fetches the config from slurmctld and keeps a copy in /run/slurm/conf,
+  # where the client commands inside jobs find it (the jobstep plugin drops SLURM_CONF from the
+  # environment of its `srun`).
+  start slurmd slurmd -D --conf-server "127.0.0.1"
   # Up = the node takes jobs and accounting answers.
   wait_for 60 "node $HOST" sh -c "sinfo -h -N -o '%t' | grep -Eq '^(idle|mix|alloc)'"
   wait_for 30 sacct sacct -n -X -S now
@@ -165,6 +174,10 @@ down() {
     fi
     rm -f "$DIR/$name.pid"
   done
+  # slurmd's link to its config copy: left behind, it would send every client command (and the
+  # SLURM executor plugin's `scontrol show config` at each Snakemake start) to a controller
+  # that is gone, each waiting ~10 s for it.
+  if [[ $(readlink /run/slurm/conf 2>/dev/null) == "$DIR"/* ]]; then rm -f /run/slurm/conf; fi
 }
 
 status() {

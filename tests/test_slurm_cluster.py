@@ -1,0 +1,269 @@
+"""The workflow on a real SLURM cluster, through the executor plugin, with the shipped profile.
+
+`tests/slurm/cluster.sh up` brings up a single-node cluster with accounting on this machine
+(munged, MariaDB, slurmdbd, slurmctld, slurmd; `make test-deps` installs the Debian packages)
+and these tests submit real jobs to it: the tiny config end to end (outputs identical to the
+`--cores 2` run), `train` stopped by its time-limit SIGTERM and resumed by the profile's retry,
+a job cancelled with `scancel`, and the two failures the preflight (gpt2zh.slurm) turns from a
+silent hang or a late rejection into a message before anything is submitted.
+
+The node has 2 CPUs and ~24 GB, so the runs pass what docs/SLURM.md tells a user of a small
+cluster: `--max-threads 2` and a smaller dedup_clusters. `--slurm-init-seconds-before-status-
+checks 5` makes the plugin poll sooner than its default 40 s (jobs here take seconds).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, TINY, tiny_workdir
+from test_workflow import _sha256s
+
+CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
+STATE = Path(os.environ.get("GPT2ZH_SLURM_DIR", "/var/tmp/gpt2zh-slurm"))
+PROFILE = REPO / "workflow" / "profiles" / "slurm"
+#: What the 2-CPU, 24 GB test node needs on top of the shipped profile (docs/SLURM.md).
+SMALL_NODE = ("--max-threads", "2", "--set-resources", "dedup_clusters:mem_mb=8000")
+FAST_POLL = ("--slurm-init-seconds-before-status-checks", "5")
+
+
+def _root(*cmd: str) -> list[str]:
+    return list(cmd) if os.geteuid() == 0 else ["sudo", "-n", *cmd]
+
+
+def _cluster(action: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_root(str(CLUSTER), action), capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[dict[str, str]]:
+    """The environment of a client of the running test cluster. Brought up if it is not; stopped
+    at the end only if this session started it."""
+    was_up = _cluster("status").returncode == 0
+    up = _cluster("up")
+    if up.returncode != 0:
+        pytest.fail(
+            "could not bring up the SLURM test cluster (`make test-deps` installs slurm-wlm, "
+            f"slurmdbd, mariadb-server, munge; it needs root):\n{up.stderr}"
+        )
+    venv_bin = str(Path(sys.executable).parent)
+    yield {
+        **os.environ,
+        "SLURM_CONF": str(STATE / "slurm.conf"),
+        "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}",
+    }
+    if not was_up:
+        _cluster("down")
+
+
+def _snakemake(
+    work: Path, env: dict[str, str], *args: str, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """`snakemake --profile workflow/profiles/slurm ... --configfile workflow/configs/tiny.yaml`
+    in `work`, as docs/SLURM.md runs it."""
+    cmd = [
+        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(work),
+        "--profile", str(PROFILE), *args, "--configfile", str(TINY),
+    ]  # fmt: skip
+    return subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _sacct(env: dict[str, str], run_uuid: str) -> list[tuple[str, str, str]]:
+    """(job id, state, comment: the rule or group) of every allocation of one Snakemake run."""
+    cmd = [
+        "sacct",
+        "-n",
+        "-X",
+        "-P",
+        "--name",
+        run_uuid,
+        "-o",
+        "JobID,State,Comment",
+        "-S",
+        "now-1day",
+    ]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    return [tuple(line.split("|")) for line in out.splitlines() if line]  # type: ignore[misc]
+
+
+def _run_uuid(proc: subprocess.CompletedProcess[str]) -> str:
+    m = re.search(r"SLURM run ID: (\S+)", proc.stdout + proc.stderr)
+    assert m, proc.stderr[-3000:]
+    return m.group(1)
+
+
+@pytest.fixture(scope="module")
+def slurm_run(
+    cluster: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, subprocess.CompletedProcess[str], float]:
+    """The tiny data pipeline run on the cluster: (workdir, the run, its wall seconds)."""
+    work = tiny_workdir(tmp_path_factory.mktemp("slurm"))
+    t0 = time.monotonic()
+    proc = _snakemake(work, cluster, *SMALL_NODE, *FAST_POLL)
+    wall = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    return work, proc, wall
+
+
+def test_tiny_run_on_slurm_matches_the_local_run(
+    slurm_run: tuple[Path, subprocess.CompletedProcess[str], float],
+    tiny_run: Path,
+    cluster: dict[str, str],
+) -> None:
+    """Every data product is byte-identical to the `--cores 2` run's; every rule but the local
+    ones ran as a SLURM job, and each shard's extract → clean → convert → signatures chain was
+    one job (30 allocations instead of 45 for the tiny config's 5 shards)."""
+    work, proc, wall = slurm_run
+    assert _sha256s(work) == _sha256s(tiny_run)
+    jobs = _sacct(cluster, _run_uuid(proc))
+    assert {state for _, state, _ in jobs} == {"COMPLETED"}
+    comments = sorted(c for _, _, c in jobs)
+    assert comments.count("group_shard") == 5  # one per shard: news, poems, notes ×2, english
+    assert not any(c in ("rule_extract", "rule_clean", "rule_convert") for c in comments)
+    assert len(jobs) == 30, comments
+    print(f"tiny on SLURM: {len(jobs)} jobs, {wall:.0f} s")
+
+
+def test_train_stopped_by_its_time_limit_signal_resumes_in_the_retry(
+    slurm_run: tuple[Path, subprocess.CompletedProcess[str], float], cluster: dict[str, str]
+) -> None:
+    """`snakemake train` on SLURM with the CPU accelerate config: the first attempt gets a
+    2-minute limit, and `--signal=TERM@60` (the profile's mechanism, with a short lead) SIGTERMs
+    it a minute before: it saves a checkpoint and fails; the profile's retry (retries: 1) gets a
+    longer limit, resumes from that checkpoint and finishes."""
+    work, _, _ = slurm_run
+    proc = _snakemake(
+        work, cluster, "--max-threads", "2", *FAST_POLL,
+        "--set-resources", "train:runtime=2 if attempt == 1 else 10",
+        "train:slurm_extra='--signal=TERM@60'", "train:mem_mb=4000",
+        "--config", "train.max_steps=100000", "train.checkpoint_every=1000",
+        "train.eval_every=100000", "train.log_every=200",
+        "train",
+        timeout=600,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    states = [state for _, state, comment in _sacct(cluster, _run_uuid(proc))]
+    assert states[0] != "COMPLETED" and states[-1] == "COMPLETED", states
+    log = (work / "logs" / "train" / "tiny.log").read_text("utf-8")
+    stopped = re.search(r"stopped by signal 15 after step (\d+); checkpoint saved", out + log)
+    assert stopped, out[-6000:]
+    assert f"(step {stopped.group(1)}," in log  # "resumed from ... (step N, T tokens)"
+    assert (work / "results" / "train" / "tiny" / "model" / "config.json").is_file()
+
+
+def _wait_for_running_job(env: dict[str, str], proc: subprocess.Popen, timeout: float) -> str:
+    """The id of the first job the test cluster runs (these tests submit one run at a time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before any job started"
+        out = subprocess.run(
+            ["squeue", "-h", "-t", "RUNNING", "-o", "%i"], env=env, capture_output=True, text=True
+        ).stdout.split()
+        if out:
+            return out[0]
+        time.sleep(0.5)
+    pytest.fail(f"no job ran within {timeout} s")
+
+
+def test_a_job_killed_with_scancel_is_retried(cluster: dict[str, str], tmp_path: Path) -> None:
+    """A job cancelled on the cluster (an admin, a preemption) fails as CANCELLED, is named in the
+    output and is submitted once more (retries: 1); the run completes."""
+    work = tiny_workdir(tmp_path)
+    target = "results/convert/news/shard-00000.parquet"
+    cmd = [
+        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(work),
+        "--profile", str(PROFILE), *SMALL_NODE, *FAST_POLL, target, "--configfile", str(TINY),
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=work, env=cluster, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        job = _wait_for_running_job(cluster, proc, timeout=120)
+        subprocess.run(["scancel", job], env=cluster, check=True)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-6000:]
+    assert f"SLURM-job '{job}' failed, SLURM status is: 'CANCELLED'" in out
+    assert "Trying to restart job" in out
+    assert (work / target).is_file()
+
+
+def test_accounting_down_stops_the_run_before_anything_is_submitted(
+    cluster: dict[str, str], tmp_path: Path
+) -> None:
+    """With slurmdbd stopped, sacct fails and the plugin would poll it forever after the jobs
+    end (it logs the failures at debug level only). The preflight stops the run at once, before
+    any job (local ones included), naming sacct and the two ways out."""
+    work = tiny_workdir(tmp_path)
+    pid = (STATE / "slurmdbd.pid").read_text().strip()
+    subprocess.run(_root("kill", pid), check=True)
+    try:
+        for _ in range(100):  # until slurmdbd has let go of its port
+            if subprocess.run(["sacct", "-n", "-X"], env=cluster, capture_output=True).returncode:
+                break
+            time.sleep(0.1)
+        proc = _snakemake(work, cluster, *SMALL_NODE, timeout=120)
+    finally:
+        assert _cluster("up").returncode == 0
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "`sacct --noheader" in out and "would wait forever" in out, out[-3000:]
+    assert "slurm-status-command: squeue" in out
+    assert "has been submitted" not in out
+    assert not (work / "results").exists()
+
+
+def test_jobs_larger_than_the_node_stop_the_run_before_anything_is_submitted(
+    cluster: dict[str, str], tmp_path: Path
+) -> None:
+    """The shipped profile sizes jobs for a big cluster (tokenizer 16 CPUs, dedup_clusters
+    48 GB). On the 2-CPU test node the preflight names every rule that cannot fit and how to
+    lower it, instead of sbatch rejecting the tokenizer halfway through the run."""
+    work = tiny_workdir(tmp_path)
+    proc = _snakemake(work, cluster, timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "nothing was submitted" in out, out[-3000:]
+    assert "tokenizer on partition 'main': 16 CPUs (largest node: 2; --set-threads" in out
+    assert re.search(r"dedup_clusters on partition 'main': 48000 MB \(largest node: \d+ MB", out)
+    assert "has been submitted" not in out
+    assert not (work / "results").exists()
+
+
+def test_cluster_script_is_idempotent(cluster: dict[str, str]) -> None:
+    """A second `up` starts nothing new: the same daemons answer under the same pids."""
+    pids = {p.name: p.read_text() for p in STATE.glob("*.pid")}
+    t0 = time.monotonic()
+    assert _cluster("up").returncode == 0
+    assert time.monotonic() - t0 < 30
+    assert {p.name: p.read_text() for p in STATE.glob("*.pid")} == pids
+
+
+def test_a_stopped_cluster_costs_snakemake_nothing(cluster: dict[str, str]) -> None:
+    """The SLURM plugin runs `scontrol show config` when Snakemake imports it (at every start,
+    for its --help text); a client config naming a stopped controller makes that wait ~10 s.
+    The cluster's config never goes to /etc/slurm, and `down` removes slurmd's /run/slurm/conf
+    link, so once the cluster is stopped a plain Snakemake start is as fast as without SLURM."""
+    plain = {k: v for k, v in cluster.items() if k != "SLURM_CONF"}
+    assert _cluster("down").returncode == 0
+    try:
+        assert not Path("/etc/slurm/slurm.conf").exists()
+        assert not Path("/run/slurm/conf").exists()
+        t0 = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-c", "import snakemake_executor_plugin_slurm"], env=plain, check=True
+        )
+        assert time.monotonic() - t0 < 5
+    finally:
+        assert _cluster("up").returncode == 0
