@@ -64,16 +64,21 @@ def cluster() -> Iterator[dict[str, str]]:
         _cluster("down")
 
 
+def _command(work: Path, *args: str, configfiles: tuple[Path, ...] = (TINY,)) -> list[str]:
+    """`snakemake --profile workflow/profiles/slurm ... --configfile workflow/configs/tiny.yaml`
+    in `work`, as docs/SLURM.md runs it (--configfile last: it takes several values)."""
+    return [
+        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(work),
+        "--profile", str(PROFILE), *args, "--configfile", *map(str, configfiles),
+    ]  # fmt: skip
+
+
 def _snakemake(
     work: Path, env: dict[str, str], *args: str, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    """`snakemake --profile workflow/profiles/slurm ... --configfile workflow/configs/tiny.yaml`
-    in `work`, as docs/SLURM.md runs it."""
-    cmd = [
-        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(work),
-        "--profile", str(PROFILE), *args, "--configfile", str(TINY),
-    ]  # fmt: skip
-    return subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        _command(work, *args), cwd=work, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _sacct(env: dict[str, str], run_uuid: str) -> list[tuple[str, str, str]]:
@@ -94,9 +99,9 @@ def _sacct(env: dict[str, str], run_uuid: str) -> list[tuple[str, str, str]]:
     return [tuple(line.split("|")) for line in out.splitlines() if line]  # type: ignore[misc]
 
 
-def _run_uuid(proc: subprocess.CompletedProcess[str]) -> str:
-    m = re.search(r"SLURM run ID: (\S+)", proc.stdout + proc.stderr)
-    assert m, proc.stderr[-3000:]
+def _run_uuid(output: str) -> str:
+    m = re.search(r"SLURM run ID: (\S+)", output)
+    assert m, output[-3000:]
     return m.group(1)
 
 
@@ -123,11 +128,14 @@ def test_tiny_run_on_slurm_matches_the_local_run(
     one job (30 allocations instead of 45 for the tiny config's 5 shards)."""
     work, proc, wall = slurm_run
     assert _sha256s(work) == _sha256s(tiny_run)
-    jobs = _sacct(cluster, _run_uuid(proc))
+    jobs = _sacct(cluster, _run_uuid(proc.stdout + proc.stderr))
     assert {state for _, state, _ in jobs} == {"COMPLETED"}
     comments = sorted(c for _, _, c in jobs)
-    assert comments.count("group_shard") == 5  # one per shard: news, poems, notes ×2, english
-    assert not any(c in ("rule_extract", "rule_clean", "rule_convert") for c in comments)
+    # one job per shard (news, poems, notes ×2, english) for its four rules
+    assert comments.count("rule_shard_clean_convert_dedup_signatures_extract") == 5, comments
+    assert not {"rule_extract", "rule_clean", "rule_convert", "rule_dedup_signatures"} & set(
+        comments
+    )
     assert len(jobs) == 30, comments
     print(f"tiny on SLURM: {len(jobs)} jobs, {wall:.0f} s")
 
@@ -135,29 +143,61 @@ def test_tiny_run_on_slurm_matches_the_local_run(
 def test_train_stopped_by_its_time_limit_signal_resumes_in_the_retry(
     slurm_run: tuple[Path, subprocess.CompletedProcess[str], float], cluster: dict[str, str]
 ) -> None:
-    """`snakemake train` on SLURM with the CPU accelerate config: the first attempt gets a
-    2-minute limit, and `--signal=TERM@60` (the profile's mechanism, with a short lead) SIGTERMs
-    it a minute before: it saves a checkpoint and fails; the profile's retry (retries: 1) gets a
-    longer limit, resumes from that checkpoint and finishes."""
+    """`snakemake train` on SLURM with the CPU accelerate config and the profile's time-limit
+    signal (`slurm_extra: --signal=TERM@300`; here TERM@60 for a 10-minute limit). Once the first
+    checkpoint exists the test lowers the running job's limit with `scontrol update` so the limit
+    is under a minute away: SLURM's --signal SIGTERMs the job mid-training whatever the speed of
+    the machine, it saves a checkpoint and fails, and the profile's retry (retries: 1) resumes
+    from that checkpoint and finishes."""
     work, _, _ = slurm_run
-    proc = _snakemake(
-        work, cluster, "--max-threads", "2", *FAST_POLL,
-        "--set-resources", "train:runtime=2 if attempt == 1 else 10",
-        "train:slurm_extra='--signal=TERM@60'", "train:mem_mb=4000",
-        "--config", "train.max_steps=100000", "train.checkpoint_every=1000",
-        "train.eval_every=100000", "train.log_every=200",
-        "train",
-        timeout=600,
+    overlay = work / "train-slurm.yaml"
+    overlay.write_text(
+        "train: {max_steps: 1000, checkpoint_every: 50, eval_every: 1000, log_every: 50}\n"
+    )
+    cmd = _command(
+        work, "--max-threads", "2", *FAST_POLL,
+        "--set-resources", "train:runtime=10", "train:mem_mb=4000",
+        "train:slurm_extra='--signal=TERM@60'",
+        "train", configfiles=(TINY, overlay),
     )  # fmt: skip
-    out = proc.stdout + proc.stderr
+    proc = subprocess.Popen(
+        cmd, cwd=work, env=cluster, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    checkpoints = work / "results" / "train" / "tiny" / "checkpoints"
+    try:
+        deadline = time.monotonic() + 300
+        while not any(checkpoints.glob("step-*")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint came"
+            time.sleep(0.5)
+        job = _wait_for_running_job(cluster, proc, timeout=30)
+        elapsed = subprocess.run(
+            ["squeue", "-h", "-j", job, "-o", "%M"], env=cluster, capture_output=True, text=True
+        ).stdout.strip()
+        minutes = _seconds(elapsed) // 60 + 1  # the limit is 1-60 s away: inside TERM@60
+        subprocess.run(
+            ["scontrol", "update", f"JobId={job}", f"TimeLimit={minutes}"], env=cluster, check=True
+        )
+        out, _ = proc.communicate(timeout=540)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 0, out[-6000:]
-    states = [state for _, state, comment in _sacct(cluster, _run_uuid(proc))]
-    assert states[0] != "COMPLETED" and states[-1] == "COMPLETED", states
-    log = (work / "logs" / "train" / "tiny.log").read_text("utf-8")
-    stopped = re.search(r"stopped by signal 15 after step (\d+); checkpoint saved", out + log)
-    assert stopped, out[-6000:]
-    assert f"(step {stopped.group(1)}," in log  # "resumed from ... (step N, T tokens)"
+    states = [state for _, state, _ in _sacct(cluster, _run_uuid(out))]
+    assert states[-1] == "COMPLETED" and "COMPLETED" not in states[:-1], states
+    stopped = re.search(r"stopped by signal 15 after step (\d+); checkpoint saved", out)
+    assert stopped, out[-6000:]  # the failed attempt's log, shown by show-failed-logs
+    log = (work / "logs" / "train" / "tiny.log").read_text("utf-8")  # the retry's
+    assert re.search(rf"resumed from \S+ \(step {stopped.group(1)},", log), log[-3000:]
     assert (work / "results" / "train" / "tiny" / "model" / "config.json").is_file()
+
+
+def _seconds(elapsed: str) -> int:
+    """squeue's elapsed time ([days-][hours:]minutes:seconds) in seconds."""
+    days, _, rest = elapsed.rpartition("-")
+    parts = [int(p) for p in rest.split(":")]
+    while len(parts) < 3:
+        parts.insert(0, 0)
+    return ((int(days or 0) * 24 + parts[0]) * 60 + parts[1]) * 60 + parts[2]
 
 
 def _wait_for_running_job(env: dict[str, str], proc: subprocess.Popen, timeout: float) -> str:
@@ -179,10 +219,7 @@ def test_a_job_killed_with_scancel_is_retried(cluster: dict[str, str], tmp_path:
     output and is submitted once more (retries: 1); the run completes."""
     work = tiny_workdir(tmp_path)
     target = "results/convert/news/shard-00000.parquet"
-    cmd = [
-        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(work),
-        "--profile", str(PROFILE), *SMALL_NODE, *FAST_POLL, target, "--configfile", str(TINY),
-    ]  # fmt: skip
+    cmd = _command(work, *SMALL_NODE, *FAST_POLL, target)
     proc = subprocess.Popen(
         cmd, cwd=work, env=cluster, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
