@@ -190,8 +190,9 @@ def check_requests(requests: Iterable[Request]) -> None:
         )
 
 
-def _minutes(value: Any) -> int | None:
-    """A job's runtime resource in minutes (Snakemake keeps it as minutes; None if unset)."""
+def _number(value: Any) -> int | None:
+    """A resource as a number; None when unset, or when it depends on inputs that do not exist
+    yet (Snakemake's "<TBD>": such a job is sized, and checked by sbatch, when it is ready)."""
     return int(value) if isinstance(value, int | float) else None
 
 
@@ -209,8 +210,8 @@ def _requests(workflow: Any) -> Iterator[Request]:
             rule=f"group {unit.groupid}" if unit.is_group() else unit.rule.name,
             partition=resources.get("slurm_partition") or None,
             cpus=unit.threads,
-            mem_mb=resources.get("mem_mb"),
-            minutes=_minutes(resources.get("runtime")),
+            mem_mb=_number(resources.get("mem_mb")),
+            minutes=_number(resources.get("runtime")),
         )
 
 
