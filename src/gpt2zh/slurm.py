@@ -186,7 +186,7 @@ def check_requests(requests: Iterable[Request]) -> None:
         raise UserError(
             "SLURM: these jobs ask for more than their partition gives; nothing was submitted. "
             "Lower them (or set slurm_partition) in a copy of the profile or on the command "
-            "line:\n  " + "\n  ".join(problems)
+            "line (--max-threads N caps every rule's threads):\n  " + "\n  ".join(problems)
         )
 
 
