@@ -155,10 +155,10 @@ def test_train_stopped_by_its_time_limit_signal_resumes_in_the_retry(
         "train: {max_steps: 1000, checkpoint_every: 50, eval_every: 1000, log_every: 50}\n"
     )
     cmd = _command(
-        work, "--max-threads", "2", *FAST_POLL,
+        work, "train", "--max-threads", "2", *FAST_POLL,  # the target first: options take lists
         "--set-resources", "train:runtime=10", "train:mem_mb=4000",
         "train:slurm_extra='--signal=TERM@60'",
-        "train", configfiles=(TINY, overlay),
+        configfiles=(TINY, overlay),
     )  # fmt: skip
     proc = subprocess.Popen(
         cmd, cwd=work, env=cluster, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
