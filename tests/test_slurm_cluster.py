@@ -216,7 +216,8 @@ def _wait_for_running_job(env: dict[str, str], proc: subprocess.Popen, timeout: 
 
 def test_a_job_killed_with_scancel_is_retried(cluster: dict[str, str], tmp_path: Path) -> None:
     """A job cancelled on the cluster (an admin, a preemption) fails as CANCELLED, is named in the
-    output and is submitted once more (retries: 1); the run completes."""
+    output and is submitted once more (retries: 1); the run completes. (With the plugin's
+    default status command, sacct, it said "CANCELLED by 0" and the run waited forever.)"""
     work = tiny_workdir(tmp_path)
     target = "results/convert/news/shard-00000.parquet"
     cmd = _command(work, *SMALL_NODE, *FAST_POLL, target)
@@ -231,7 +232,8 @@ def test_a_job_killed_with_scancel_is_retried(cluster: dict[str, str], tmp_path:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, out[-6000:]
-    assert f"SLURM-job '{job}' failed, SLURM status is: 'CANCELLED'" in out
+    # the group job's SLURM log, shown by show-failed-logs
+    assert re.search(rf"\*\*\* JOB {job} ON \S+ CANCELLED AT", out), out[-6000:]
     assert "Trying to restart job" in out
     assert (work / target).is_file()
 
@@ -239,9 +241,10 @@ def test_a_job_killed_with_scancel_is_retried(cluster: dict[str, str], tmp_path:
 def test_accounting_down_stops_the_run_before_anything_is_submitted(
     cluster: dict[str, str], tmp_path: Path
 ) -> None:
-    """With slurmdbd stopped, sacct fails and the plugin would poll it forever after the jobs
-    end (it logs the failures at debug level only). The preflight stops the run at once, before
-    any job (local ones included), naming sacct and the two ways out."""
+    """With slurmdbd stopped, sacct fails and a plugin polling it (its default status command)
+    would wait forever after the jobs end (it logs the failures at debug level only). The
+    preflight stops the run at once, before any job (local ones included), naming sacct and
+    the two ways out."""
     work = tiny_workdir(tmp_path)
     pid = (STATE / "slurmdbd.pid").read_text().strip()
     subprocess.run(_root("kill", pid), check=True)
@@ -250,7 +253,10 @@ def test_accounting_down_stops_the_run_before_anything_is_submitted(
             if subprocess.run(["sacct", "-n", "-X"], env=cluster, capture_output=True).returncode:
                 break
             time.sleep(0.1)
-        proc = _snakemake(work, cluster, *SMALL_NODE, timeout=120)
+        # sacct: the plugin's default, which the shipped profile replaces by squeue
+        proc = _snakemake(
+            work, cluster, *SMALL_NODE, "--slurm-status-command", "sacct", timeout=120
+        )
     finally:
         assert _cluster("up").returncode == 0
     out = proc.stdout + proc.stderr
