@@ -18,7 +18,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 help:
 	@echo "make demo   - install into $(VENV) if needed, then build the data, train and evaluate the demo GPT-2 (snakemake --cores $(CORES) [train|eval])"
 	@echo "make test   - install if needed, then run every test (unit + Snakemake end-to-end)"
-	@echo "make test-deps - apt-get chromium + fonts-noto-cjk for the report tests, if missing"
+	@echo "make test-deps - apt-get chromium + fonts-noto-cjk (report tests) and slurm-wlm, slurmdbd, mariadb-server, munge (SLURM tests), if missing"
 	@echo "make lint   - ruff, snakefmt --check, snakemake --lint"
 	@echo "make bench  - stage benchmarks on the default corpus (prints MB/s); scale: benchmarks/scale_check.py"
 	@echo "make clean  - remove results/, logs/ and .snakemake/"
@@ -46,12 +46,14 @@ $(LMEVAL): $(STAMP)
 test: $(STAMP) $(LMEVAL) test-deps
 	$(BIN)/python -m pytest
 
-# The report tests render the pages in headless Chromium, with Noto Sans CJK for Chinese text.
-# Debian packages, installed only when missing (as root, or with passwordless sudo); quiet when
-# present.
-TEST_DEBS := chromium fonts-noto-cjk fontconfig
+# The report tests render the pages in headless Chromium, with Noto Sans CJK for Chinese text; the
+# SLURM tests bring up a single-node cluster with accounting (tests/slurm/cluster.sh). Debian
+# packages, installed only when missing (as root, or with passwordless sudo); quiet when present.
+TEST_DEBS := chromium fonts-noto-cjk fontconfig slurm-wlm slurmdbd mariadb-server munge
 test-deps:
-	@command -v chromium >/dev/null && fc-list ':family=Noto Sans CJK SC' 2>/dev/null | grep -q . || { \
+	@command -v chromium >/dev/null && fc-list ':family=Noto Sans CJK SC' 2>/dev/null | grep -q . \
+	  && test -x /usr/sbin/slurmctld && test -x /usr/sbin/slurmd && test -x /usr/sbin/slurmdbd \
+	  && test -x /usr/sbin/mariadbd && test -x /usr/sbin/munged || { \
 	  if [ "$$(id -u)" = 0 ]; then sudo=; elif sudo -n true 2>/dev/null; then sudo=sudo; \
 	  else echo "as root: apt-get install $(TEST_DEBS)" >&2; exit 1; fi; \
 	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive \

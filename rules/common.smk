@@ -12,6 +12,7 @@ from gpt2zh.dedup.spec import dedup_spec
 from gpt2zh.sources.local import input_files
 from gpt2zh.shards import shard_name
 from gpt2zh.sources.lock import with_lock
+from gpt2zh.slurm import preflight
 
 # Fail before planning anything if the config is wrong; the error names the key path.
 check_config_files(workflow.configfiles)
@@ -44,6 +45,12 @@ VERSION = {
     "train": 1,
     "eval": 2,
 }
+
+
+# With the SLURM executor: accounting answers (else the plugin waits forever after the jobs end)
+# and every job fits its partition, checked before anything is submitted (gpt2zh.slurm).
+onstart:
+    preflight(workflow)
 
 
 wildcard_constraints:

@@ -31,7 +31,7 @@ from snakemake_executor_plugin_slurm.submit_string import get_submit_command
 from snakemake_executor_plugin_slurm.utils import set_gres_string
 
 from conftest import REPO, run_snakemake
-from gpt2zh import layout
+from gpt2zh import layout, slurm
 from gpt2zh.cli import build_parser
 from gpt2zh.config import load_config
 from gpt2zh.shards import shard_name
@@ -91,13 +91,15 @@ def _plan(profile: str, configfile: Path, workdir: Path, targets: set[str]) -> d
 
 def sbatch(job: Any) -> list[str]:
     """The plugin's sbatch line for a job, split into words (account/partition as the executor
-    passes them once it has checked them)."""
+    passes them once it has checked them; no -p when the profile names no partition, where the
+    executor falls back to the cluster's default)."""
+    partition = job.resources.get("slurm_partition")
     params = {
         "run_uuid": "RUN",
         "slurm_logfile": "LOG",
         "comment_str": f"rule_{job.rule.name}",
         "account": " -A ACCOUNT",
-        "partition": f" -p {job.resources.get('slurm_partition')}",
+        "partition": f" -p {partition}" if partition else "",
         "workdir": "WORKDIR",
     }
     return shlex.split(get_submit_command(job, params) + set_gres_string(job))
@@ -154,27 +156,27 @@ def test_profile_sizes_every_heavy_rule_and_names_only_real_rules(slurm_jobs: di
 
 
 @pytest.mark.parametrize(
-    ("rule", "partition", "minutes", "mem_mb", "cpus"),
+    ("rule", "minutes", "mem_mb", "cpus"),
     [
-        ("extract", "cpu", "60", "2000", "1"),
-        ("clean", "cpu", "60", "2000", "1"),
-        ("convert", "cpu", "60", "1000", "1"),
-        ("dedup_signatures", "cpu", "90", "1500", "1"),
-        ("dedup_clusters", "cpu", "720", "48000", "1"),
-        ("dedup_filter", "cpu", "30", "1000", "1"),
-        ("tokenizer", "cpu", "240", "24000", "16"),
-        ("tokenize", "cpu", "60", "2000", "1"),
-        ("mix", "cpu", "720", "16000", "1"),
-        ("mix_verify", "cpu", "240", "2000", "8"),
-        ("count", "cpu", "30", "2000", "1"),  # default-resources
+        ("extract", "60", "2000", "1"),
+        ("clean", "60", "2000", "1"),
+        ("convert", "60", "1000", "1"),
+        ("dedup_signatures", "90", "1500", "1"),
+        ("dedup_clusters", "720", "48000", "1"),
+        ("dedup_filter", "30", "1000", "1"),
+        ("tokenizer", "240", "24000", "16"),
+        ("tokenize", "60", "2000", "1"),
+        ("mix", "720", "16000", "1"),
+        ("mix_verify", "240", "2000", "8"),
+        ("count", "30", "2000", "1"),  # default-resources
     ],
 )
 def test_cpu_rules_sbatch(
-    slurm_jobs: dict, rule: str, partition: str, minutes: str, mem_mb: str, cpus: str
+    slurm_jobs: dict, rule: str, minutes: str, mem_mb: str, cpus: str
 ) -> None:
     words = sbatch(slurm_jobs[rule][0])
     assert words[0] == "sbatch"
-    assert _flag(words, "-p") == partition
+    assert _flag(words, "-p") is None  # the cluster's default partition
     assert _flag(words, "-t") == minutes
     assert _flag(words, "--mem") == mem_mb
     assert _flag(words, "--cpus-per-task") == cpus
@@ -193,18 +195,19 @@ def test_bucket_memory_follows_signature_size(slurm_jobs: dict) -> None:
 def test_train_owns_its_gpus_with_one_task(slurm_jobs: dict) -> None:
     (job,) = slurm_jobs["train"]
     words = sbatch(job)
-    assert _flag(words, "-p") == "gpu"
+    assert _flag(words, "-p") is None
     assert _flag(words, "--gpus") == "1"  # pretrain-zh: train.gpus
     assert _flag(words, "--cpus-per-task") == "64"
     assert _flag(words, "--ntasks-per-gpu") is None  # tasks_per_gpu=0: not a task per GPU
     assert _flag(words, "-t") == "2880"
+    assert "--signal=TERM@300" in words  # SIGTERM 5 min before the limit: checkpoint, retry
     assert job.shellcmd.lstrip().startswith("gpt2zh launch --config-file")
 
 
 def test_eval_takes_one_gpu_from_the_config(slurm_jobs: dict) -> None:
     words = sbatch(slurm_jobs["eval_model"][0])
     assert (_flag(words, "-p"), _flag(words, "--gpus"), _flag(words, "--cpus-per-task")) == (
-        "gpu",
+        None,
         "1",
         "16",
     )
@@ -283,3 +286,64 @@ def test_cli_dry_run_reads_the_profile(workdir: Path) -> None:
         configfile=REPO / "workflow" / "configs" / "tiny.yaml",
     )
     assert "dedup_buckets" in proc.stdout + proc.stderr
+
+
+# --- gpt2zh.slurm: what the preflight reads from sinfo / scontrol (the checks themselves run
+# against a real cluster in tests/test_slurm_cluster.py) ---
+
+
+@pytest.mark.parametrize(
+    ("limit", "minutes"),
+    [
+        ("infinite", None),
+        ("30", 30),
+        ("30:00", 30),
+        ("30:01", 31),
+        ("2:00:00", 120),
+        ("1-00:00:00", 1440),
+        ("2-12", 3600),
+        ("1-01:30", 1530),
+    ],
+)
+def test_slurm_time_limits_in_minutes(limit: str, minutes: int | None) -> None:
+    assert slurm.parse_minutes(limit) == minutes
+
+
+def test_partition_limits_take_the_largest_node_and_the_default() -> None:
+    sinfo = "main*|2|24105|infinite\nbig|64|512000|2-00:00:00\nbig|128|256000|2-00:00:00\n"
+    limits, default = slurm.partition_limits(sinfo)
+    assert default == "main"
+    assert limits["main"] == slurm.Limits(2, 24105, None)
+    assert limits["big"] == slurm.Limits(128, 512000, 2880)
+
+
+def test_oversized_names_each_rule_once_with_its_fix() -> None:
+    limits = {"main": slurm.Limits(2, 24000, 60), "gpu": slurm.Limits(64, 512000, None)}
+    req = slurm.Request
+    problems = slurm.oversized(
+        [
+            req("extract", None, 1, 2000, 60),
+            req("tokenizer", None, 16, 24000, 240),
+            req("tokenizer", None, 16, 24000, 240),
+            req("dedup_clusters", "main", 1, 48000, 30),
+            req("group shard", None, 1, 2000, 270),
+            req("train", "gpu", 64, 256000, 2880),
+            req("eval_model", "a100", 16, 32000, 120),
+        ],
+        limits,
+        "main",
+    )
+    assert problems == [
+        "tokenizer on partition 'main': 16 CPUs (largest node: 2; --set-threads tokenizer=N), "
+        "240 min (time limit: 60 min; --set-resources tokenizer:runtime=N)",
+        "dedup_clusters on partition 'main': 48000 MB (largest node: 24000 MB; "
+        "--set-resources dedup_clusters:mem_mb=N)",
+        "group shard on partition 'main': 270 min (time limit: 60 min)",
+        "eval_model: partition 'a100' does not exist (partitions: gpu, main); set slurm_partition",
+    ]
+
+
+def test_min_job_age_from_scontrol() -> None:
+    assert slurm.min_job_age("Foo = 1\nMinJobAge               = 300 sec\n") == 300
+    assert slurm.min_job_age("MinJobAge = 1h\n") == 3600
+    assert slurm.min_job_age("Foo = 1\n") is None
