@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerBase
 
-from gpt2zh.train.model import ModelError, build_model, gpt2_config, pick_attention
+from gpt2zh.train.model import ModelError, build_model, gpt2_config, log_shape, pick_attention
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +53,7 @@ def initial_model(
     model = GPT2LMHeadModel.from_pretrained(
         str(folder), config=config, attn_implementation=impl, torch_dtype=torch.float32
     )
-    log.info(
-        "GPT-2 from %s: %d layers, %d dims, %d heads, %.2fM parameters, vocab %d, context %d "
-        "(model: n_layer, n_embd, n_head are the folder's)",
-        folder,
-        config.n_layer,
-        config.n_embd,
-        config.n_head,
-        sum(p.numel() for p in model.parameters()) / 1e6,
-        config.vocab_size,
-        config.n_positions,
-    )
+    log_shape(model, f"GPT-2 from {folder} (its n_layer, n_embd, n_head; attention {impl})")
     return model
 
 

@@ -74,17 +74,23 @@ def gpt2_config(
 def build_model(config: GPT2Config, attention: str, device: torch.device) -> GPT2LMHeadModel:
     impl = pick_attention(attention, device)
     model = GPT2LMHeadModel._from_config(config, attn_implementation=impl)
-    log.info(
-        "GPT-2: %d layers, %d dims, %d heads, %.2fM parameters, vocab %d, context %d, attention %s",
-        config.n_layer,
-        config.n_embd,
-        config.n_head,
-        sum(p.numel() for p in model.parameters()) / 1e6,
-        config.vocab_size,
-        config.n_positions,
-        impl,
-    )
+    log_shape(model, f"GPT-2 (attention {impl})")
     return model
+
+
+def log_shape(model: GPT2LMHeadModel, what: str) -> None:
+    """One log line with the shape the run trains: the first thing to check in a job log."""
+    c = model.config
+    log.info(
+        "%s: %d layers, %d dims, %d heads, %.2fM parameters, vocab %d, context %d",
+        what,
+        c.n_layer,
+        c.n_embd,
+        c.n_head,
+        sum(p.numel() for p in model.parameters()) / 1e6,
+        c.vocab_size,
+        c.n_positions,
+    )
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
