@@ -135,7 +135,9 @@ def multinode_jobs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list]:
     cfg["train"]["accelerate_config"] = "multi_node.yaml"
     configfile = work / "multinode.yaml"
     configfile.write_text(yaml.safe_dump(cfg, allow_unicode=True), "utf-8")
-    return _plan("slurm-multinode", configfile, work, {"train"})
+    jobs = _plan("slurm-multinode", configfile, work, {"train"})
+    jobs["<work>"] = [work]  # the job's paths are relative to the folder Snakemake ran in
+    return jobs
 
 
 def _flag(words: list[str], name: str) -> str | None:
@@ -246,8 +248,11 @@ def _launch_args(shellcmd: str) -> tuple[list[str], list[str]]:
 
 
 @pytest.mark.parametrize("rank", [0, 1])
-def test_multinode_train_launches_one_accelerate_per_node(multinode_jobs: dict, rank: int) -> None:
+def test_multinode_train_launches_one_accelerate_per_node(
+    multinode_jobs: dict, rank: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (job,) = multinode_jobs["train"]
+    monkeypatch.chdir(multinode_jobs["<work>"][0])  # where the job would run
     prefix, args = _launch_args(job.shellcmd)
     assert prefix == ["srun", "--ntasks-per-node=1", "--kill-on-bad-exit=1"]
     ns = build_parser().parse_args(["launch", *args])

@@ -126,7 +126,7 @@ up_mariadb() {
     mariadb-install-db --user=mysql --datadir="$DIR/mysql" --auth-root-authentication-method=socket \
       >>"$LOG/mariadb-install.out" 2>&1 || die "mariadb-install-db failed; see $LOG/mariadb-install.out"
   fi
-  start mariadbd mariadbd --user=mysql --datadir="$DIR/mysql" --socket="$DIR/mysql/mysqld.sock" \
+  start mariadbd mariadbd --user=mysql --datadir="$DIR/mysql" --tmpdir="$DIR/mysql" --socket="$DIR/mysql/mysqld.sock" \
     --pid-file="$DIR/mysql/mariadbd.pid" --bind-address=127.0.0.1 --port="$DB_PORT"
   wait_for 60 mariadbd sql -e 'SELECT 1'
   sql -e "CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'slurm';
