@@ -144,7 +144,7 @@ def test_train_stopped_by_its_time_limit_signal_resumes_in_the_retry(
     slurm_run: tuple[Path, subprocess.CompletedProcess[str], float], cluster: dict[str, str]
 ) -> None:
     """`snakemake train` on SLURM with the CPU accelerate config and the profile's time-limit
-    signal (`slurm_extra: --signal=TERM@300`; here TERM@60 for a 10-minute limit). Once the first
+    signal (`slurm_extra: --signal=TERM@300`; here TERM@60 for a 20-minute limit). Once the first
     checkpoint exists the test lowers the running job's limit with `scontrol update` so the limit
     is under a minute away: SLURM's --signal SIGTERMs the job mid-training whatever the speed of
     the machine, it saves a checkpoint and fails, and the profile's retry (retries: 1) resumes
@@ -152,11 +152,13 @@ def test_train_stopped_by_its_time_limit_signal_resumes_in_the_retry(
     work, _, _ = slurm_run
     overlay = work / "train-slurm.yaml"
     overlay.write_text(
-        "train: {max_steps: 1000, checkpoint_every: 50, eval_every: 1000, log_every: 50}\n"
+        # more steps than the fastest machine runs in the minute the signal may take to come
+        # (1,000 finished first on a quiet CI machine); the retry runs what is left
+        "train: {max_steps: 3000, checkpoint_every: 50, eval_every: 3000, log_every: 50}\n"
     )
     cmd = _command(
         work, "train", "--max-threads", "2", *FAST_POLL,  # the target first: options take lists
-        "--set-resources", "train:runtime=10", "train:mem_mb=4000",
+        "--set-resources", "train:runtime=20", "train:mem_mb=4000",
         "train:slurm_extra='--signal=TERM@60'",
         configfiles=(TINY, overlay),
     )  # fmt: skip
@@ -177,7 +179,7 @@ def test_train_stopped_by_its_time_limit_signal_resumes_in_the_retry(
         subprocess.run(
             ["scontrol", "update", f"JobId={job}", f"TimeLimit={minutes}"], env=cluster, check=True
         )
-        out, _ = proc.communicate(timeout=540)
+        out, _ = proc.communicate(timeout=1000)
     finally:
         if proc.poll() is None:
             proc.kill()
