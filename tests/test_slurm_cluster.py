@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, TINY, tiny_workdir
+from gpt2zh.train.log import read_jsonl
 from test_workflow import _sha256s
 
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
@@ -150,11 +151,13 @@ def test_train_stopped_by_its_time_limit_signal_resumes_in_the_retry(
     the machine, it saves a checkpoint and fails, and the profile's retry (retries: 1) resumes
     from that checkpoint and finishes."""
     work, _, _ = slurm_run
+    # as many steps as this machine runs in ~150 s (3,000 took 12 s on a quiet CI machine, 600 s
+    # on a loaded one): the signal, which may come a minute after the limit is lowered, lands
+    # mid-run on any machine, and the retry runs what is left in bounded time
+    steps = max(1000, round(_steps_per_second(work) * 150))
     overlay = work / "train-slurm.yaml"
     overlay.write_text(
-        # more steps than the fastest machine runs in the minute the signal may take to come
-        # (1,000 finished first on a quiet CI machine); the retry runs what is left
-        "train: {max_steps: 3000, checkpoint_every: 50, eval_every: 3000, log_every: 50}\n"
+        f"train: {{max_steps: {steps}, checkpoint_every: 50, eval_every: {steps}, log_every: 50}}\n"
     )
     cmd = _command(
         work, "train", "--max-threads", "2", *FAST_POLL,  # the target first: options take lists
@@ -191,6 +194,23 @@ def test_train_stopped_by_its_time_limit_signal_resumes_in_the_retry(
     log = (work / "logs" / "train" / "tiny.log").read_text("utf-8")  # the retry's
     assert re.search(rf"resumed from \S+ \(step {stopped.group(1)},", log), log[-3000:]
     assert (work / "results" / "train" / "tiny" / "model" / "config.json").is_file()
+
+
+def _steps_per_second(work: Path) -> float:
+    """This machine's speed on the test's training settings: 400 steps with `gpt2zh train` in a
+    folder of their own (the SLURM run's checkpoints must not see them), read from the log."""
+    overlay = work / "calibrate.yaml"
+    overlay.write_text("train: {max_steps: 400, checkpoint_every: 50, log_every: 50}\n")
+    out = work / "calibrate"
+    subprocess.run(
+        [sys.executable, "-m", "gpt2zh.cli", "train", "--config", str(TINY), "--config",
+         str(overlay), "--mix", "results/mix", "--tokenizer", "results/tokenizer",
+         "--out", str(out), "--threads", "2"],
+        cwd=work, check=True, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    timed = [r for r in read_jsonl(out / "log.jsonl") if "elapsed_s" in r]
+    first, last = timed[0], timed[-1]
+    return (last["step"] - first["step"]) / (last["elapsed_s"] - first["elapsed_s"])
 
 
 def _seconds(elapsed: str) -> int:
@@ -260,6 +280,10 @@ def test_accounting_down_stops_the_run_before_anything_is_submitted(
             work, cluster, *SMALL_NODE, "--slurm-status-command", "sacct", timeout=120
         )
     finally:
+        for _ in range(600):  # `up` starts nothing while the old slurmdbd is still exiting
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.1)
         assert _cluster("up").returncode == 0
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
