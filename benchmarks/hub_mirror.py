@@ -23,7 +23,9 @@ streamed from disk, so multi-GB files cost no memory.
 
 Sizes: `--mb` sets the size of one "big" file (the files pretrain-zh downloads: each MNBVC
 news/crawler file, each Zhihu file, the C4 file) in MB of gzip; the files the config does not
-select are kept small. `--mb 585` gives the real layout's ~585 MB files (about 10 GB in all).
+select are kept small. `--mb 585` gives the real layout's ~585 MB files everywhere; the recorded rehearsal
+(benchmarks/RESULTS.md) used `--mb 260 --first-mb 585`: one 585 MB file per MNBVC subset,
+5.2 GB of gzip in all.
 Generating costs about 0.25 CPU-s per MB of gzip, `--jobs` files at once (`--mb 10` made 196 MB
 in 49 CPU-s on the shared 2-core machine). `--mb 0.2` gives a CI-sized mirror of a few MB.
 
@@ -104,20 +106,41 @@ EN_WORDS = (  # noqa: SIM905 - a word list reads best as one string
 ).split()
 
 
+def _level1_words(n: int) -> list[str]:
+    """Two-character words drawn from GB2312 level 1 (the 3,755 most common characters): with
+    them the text compresses about as real Chinese does (gzip ~2.5×, not the ~4× of a few
+    hundred words), so a GB of gzip means as much text to process as a GB of MNBVC."""
+    chars = [
+        bytes([hi, lo]).decode("gb2312")
+        for hi in range(0xB0, 0xD8)
+        for lo in range(0xA1, 0xFF)
+        if (hi, lo) < (0xD7, 0xFA)
+    ]
+    rng = random.Random(0)
+    return ["".join(rng.choices(chars, k=2)) for _ in range(n)]
+
+
+ZH_RARE = _level1_words(50_000)
+
+
+def _noun(rng: random.Random) -> str:
+    return rng.choice(ZH_NOUNS) if rng.random() < 0.4 else rng.choice(ZH_RARE)
+
+
 def zh_sentence(rng: random.Random, trad: float = 0.0) -> str:
     parts = [
-        rng.choice(ZH_PLACES + ZH_NOUNS),
+        rng.choice(ZH_PLACES) if rng.random() < 0.2 else _noun(rng),
         "的",
-        rng.choice(ZH_NOUNS),
+        _noun(rng),
         rng.choice(ZH_ADV),
         rng.choice(ZH_VERBS),
         "了" if rng.random() < 0.3 else "",
         rng.choice(ZH_ADJ),
-        rng.choice(ZH_NOUNS),
+        _noun(rng),
     ]
     if rng.random() < 0.6:
-        parts += ["，", "这", "是", rng.choice(ZH_NOUNS), "和", rng.choice(ZH_NOUNS), "中"]
-        parts += [rng.choice(ZH_ADJ), rng.choice(ZH_NOUNS)]
+        parts += ["，", "这", "是", _noun(rng), "和", _noun(rng), "中"]
+        parts += [rng.choice(ZH_ADJ), _noun(rng)]
     if rng.random() < 0.4:
         parts += ["，", "在", f"{rng.randint(1949, 2023)}年{rng.randint(1, 12)}月"]
         parts += ["有", str(rng.randint(2, 999)), "人", rng.choice(ZH_VERBS)]
@@ -259,23 +282,29 @@ def _seed(path: str) -> int:
     return int.from_bytes(hashlib.sha256(path.encode()).digest()[:4], "little")
 
 
-def build(root: Path, mb: float, jobs: int = 1) -> dict[str, int]:
-    """Writes the three repos under `root` (deterministic for a given `mb`, whatever `jobs`, the
-    number of files generated at once); bytes per repo."""
+def build(root: Path, mb: float, jobs: int = 1, first_mb: float | None = None) -> dict[str, int]:
+    """Writes the three repos under `root` (deterministic for given sizes, whatever `jobs`, the
+    number of files generated at once); bytes per repo. `first_mb` sizes the first selected file
+    of each MNBVC subset (default `mb`): real MNBVC files reach ~585 MB, and one such file per
+    subset is what shows how a big file spreads over shards."""
     small = min(mb, 0.05)
+    first = mb if first_mb is None else first_mb
     plan: dict[str, list[tuple[str, Callable[[random.Random, int], dict], float]]] = {
         "liwu/MNBVC": [
-            *((f"news/20230196/{i}.jsonl.gz", news, mb) for i in range(12)),
+            *((f"news/20230196/{i}.jsonl.gz", news, first if i == 0 else mb) for i in range(12)),
             ("news/20230253/shenbao.20230253.4.新闻/shenbao.part_06.jsonl.gz", shenbao, small),
             *(
                 (
                     f"crawler/oscar/20230207/oscar_202201.part_{i:04d}.jsonl.gz",
                     crawl,
-                    mb if i == 0 else small,
+                    first if i == 0 else small,
                 )
                 for i in range(25)
             ),
-            *((f"qa/20230196/zhihu/{i}.jsonl.gz", zhihu, mb / 3) for i in range(5)),
+            *(
+                (f"qa/20230196/zhihu/{i}.jsonl.gz", zhihu, first if i == 0 else mb / 3)
+                for i in range(5)
+            ),
         ],
         "allenai/c4": [
             *(
@@ -506,13 +535,16 @@ def main() -> None:
     b = sub.add_parser("build", help="generate the repos")
     b.add_argument("root", type=Path)
     b.add_argument("--mb", type=float, default=585.0, help="MB of gzip per big file")
+    b.add_argument(
+        "--first-mb", type=float, help="MB of gzip of each MNBVC subset's first file (default --mb)"
+    )
     b.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="files generated at once")
     s = sub.add_parser("serve", help="serve built repos until interrupted")
     s.add_argument("root", type=Path)
     s.add_argument("--port", type=int, default=8765)
     args = ap.parse_args()
     if args.cmd == "build":
-        for repo, nbytes in build(args.root, args.mb, args.jobs).items():
+        for repo, nbytes in build(args.root, args.mb, args.jobs, args.first_mb).items():
             print(f"{repo}: {nbytes / 1e6:,.1f} MB")
         return
     with HubMirror(args.root, args.port) as hub:
