@@ -1,10 +1,11 @@
-"""The dress rehearsal at full size: pretrain-zh, as shipped, against a multi-GB loopback Hub mirror.
+"""The dress rehearsal at full size: pretrain-zh as shipped, against a multi-GB loopback Hub mirror.
 
 Serves a mirror built by `hub_mirror.py build` and runs, in a clone of this project (so the lock
 file that the first download writes beside the config stays out of the working tree), exactly
 the user's command with only the endpoint changed:
 
-    HF_ENDPOINT=http://127.0.0.1:PORT snakemake --cores 2 --configfile workflow/configs/pretrain-zh.yaml
+    HF_ENDPOINT=http://127.0.0.1:PORT snakemake --cores 2 \\
+        --configfile workflow/configs/pretrain-zh.yaml
 
 It records what the issue asks of the run: wall time; per stage the jobs' own CPU seconds (each
 job's last log line, `done: X CPU-s … peak RSS Y MB`: exact, where Snakemake's benchmark files
@@ -48,20 +49,25 @@ def clone(work: Path) -> None:
         (work / ".venv").symlink_to(venv)
 
 
+#: Rule (log folder) → the results/ folder whose shards' `bytes_in` is that rule's input: the
+#: signatures read what the dedup filter reads (convert's output).
+INPUT_OF = {
+    "extract": "extract",
+    "clean": "clean",
+    "convert": "convert",
+    "dedup signatures": "dedup",
+    "dedup filter": "dedup",
+    "tokenize": "tokens",
+}
+
+
 def stage_bytes(results: Path) -> dict[str, int]:
-    """Input bytes per per-shard stage (its shards' `bytes_in`), for MB/s per core."""
-    out: dict[str, int] = defaultdict(int)
+    """Input bytes per per-shard rule (its shards' `bytes_in`), for MB/s per core."""
+    folder: dict[str, int] = defaultdict(int)
     for stats in results.glob("*/*/*.stats.json"):
-        stage = stats.relative_to(results).parts[0]
         s = json.loads(stats.read_text("utf-8"))
-        if "bytes_in" in s:
-            out[stage] += int(s["bytes_in"])
-    for stats in results.glob("dedup/*/*/*.stats.json"):
-        step = stats.relative_to(results).parts[1]
-        s = json.loads(stats.read_text("utf-8"))
-        if "bytes_in" in s:
-            out[f"dedup {step}"] += int(s["bytes_in"])
-    return dict(out)
+        folder[stats.relative_to(results).parts[0]] += int(s.get("bytes_in", 0))
+    return {rule: folder[f] for rule, f in INPUT_OF.items() if folder.get(f)}
 
 
 def jobs(logs: Path) -> dict[str, dict[str, float]]:
@@ -126,12 +132,13 @@ def main() -> None:
     (work / "rehearsal.json").write_text(json.dumps(report, indent=1))
     print(f"exit {proc.returncode}, wall {wall:.0f} s, CPU {report['cpu_s']:.0f} s, "
           f"disk peak {peak / 1e9:.2f} GB")  # fmt: skip
-    print(f"{'rule':<22}{'jobs':>6}{'CPU-s':>10}{'max job':>10}{'peak MB':>9}{'MB in':>10}{'MB/s/core':>11}")
+    head = ("rule", "jobs", "CPU-s", "max job", "peak MB", "MB in", "MB/s/core")
+    print(f"{head[0]:<22}" + "".join(f"{h:>10}" for h in head[1:]))
     for name, r in sorted(rules.items()):
         mb = sizes.get(name, 0) / 1e6
         rate = f"{mb / r['cpu']:.1f}" if mb and r["cpu"] else "—"
-        print(f"{name:<22}{r['jobs']:>6}{r['cpu']:>10.1f}{r['max_cpu']:>10.1f}"
-              f"{r['max_rss_mb']:>9.0f}{mb:>10.0f}{rate:>11}")  # fmt: skip
+        print(f"{name:<22}{r['jobs']:>10}{r['cpu']:>10.1f}{r['max_cpu']:>10.1f}"
+              f"{r['max_rss_mb']:>10.0f}{mb:>10.0f}{rate:>10}")  # fmt: skip
     sys.exit(proc.returncode)
 
 
