@@ -23,9 +23,9 @@ streamed from disk, so multi-GB files cost no memory.
 
 Sizes: `--mb` sets the size of one "big" file (the files pretrain-zh downloads: each MNBVC
 news/crawler file, each Zhihu file, the C4 file) in MB of gzip; the files the config does not
-select are kept small. `--mb 585` gives the real layout's ~585 MB files everywhere; the recorded rehearsal
-(benchmarks/RESULTS.md) used `--mb 260 --first-mb 585`: one 585 MB file per MNBVC subset,
-5.2 GB of gzip in all.
+select are kept small. `--mb 585` gives the real layout's ~585 MB files everywhere; the
+recorded rehearsal (benchmarks/RESULTS.md) used `--mb 260 --first-mb 585`: one 585 MB file per
+MNBVC subset, 5.6 GB of gzip in all.
 Generating costs about 0.25 CPU-s per MB of gzip, `--jobs` files at once (`--mb 10` made 196 MB
 in 49 CPU-s on the shared 2-core machine). `--mb 0.2` gives a CI-sized mirror of a few MB.
 
