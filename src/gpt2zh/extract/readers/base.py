@@ -133,7 +133,7 @@ class StreamReader(Reader):
             if items.__class__ is list:
                 return items
             streaming = True
-            return _owned(job, opened, items)  # type: ignore[arg-type]
+            return _owned(job, opened, items)
         except CORRUPT_ERRORS as e:
             return [Bad("corrupt_file", error_text(e))]
         finally:
@@ -153,7 +153,7 @@ class StreamReader(Reader):
         raise NotImplementedError
 
 
-def _owned(job: FileJob, opened: Opened, items: Iterator[Any]) -> Iterator[Any]:
+def _owned(job: FileJob, opened: Opened, items: Iterable[Any]) -> Iterator[Any]:
     with opened:
         try:
             yield from guard(items)
@@ -161,7 +161,7 @@ def _owned(job: FileJob, opened: Opened, items: Iterator[Any]) -> Iterator[Any]:
             job.bytes_in += opened.bytes_read
 
 
-def guard(items: Iterator[Any]) -> Iterator[Any]:
+def guard(items: Iterable[Any]) -> Iterator[Any]:
     """`items`, ended by one `corrupt_file` where the compressed data breaks off."""
     try:
         yield from items
