@@ -6,10 +6,11 @@
 `t2s` (OpenCC standard Traditional), `tw2sp` (Taiwan, with mainland phrases: 滑鼠 → 鼠标),
 `hk2s` (Hong Kong), `none` (documents pass through), or `auto`: `t2s` for `script: traditional`
 and `mixed`, `none` for `simplified`. The stage never drops a document and never reorders them.
+`stage.py` converts and runs the stage; `changes.py` counts what changed, for the report.
 
 Ledger (`changes` in `<shard>.stats.json`)
     `docs_converted`  documents whose text differs after conversion;
-    `chars_converted` characters OpenCC replaced (see "Counting" below);
+    `chars_converted` characters OpenCC replaced (see "Counting" in `changes.py`);
     `docs_length_changed` documents whose length in characters changed (only `tw2sp`'s phrase
         dictionary does that; their characters are counted by alignment, not by position).
 Extra keys in the stats (`extra=` of the runner)
@@ -24,7 +25,6 @@ Extra keys in the stats (`extra=` of the runner)
     (occurrences of replacements not listed). A replacement is one character (國 → 国), or a
     span where a document's length changed (記憶體 → 内存, which counts max(len) characters), so
     listed + unlisted counts equal `chars_converted` whenever no document changed length.
-    How changes are counted: `changes.py`.
 
 Speed
     One OpenCC instance per (configuration, process). OpenCC's per-call overhead dominates on
