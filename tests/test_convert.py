@@ -14,7 +14,6 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpt2zh import convert as cv
 from gpt2zh.config import dataset_spec, validate_config
 from gpt2zh.convert import (
     ChangeCounter,
@@ -26,6 +25,8 @@ from gpt2zh.convert import (
     pair_counts,
     resolve_conversion,
 )
+from gpt2zh.convert import changes as cv_changes
+from gpt2zh.convert import stage as cv_stage
 from gpt2zh.report import top_pairs
 from gpt2zh.shards import Doc, ShardWriter, iter_docs
 
@@ -78,7 +79,7 @@ def test_t2s_known_traditional(tmp_path: Path) -> None:
     assert stats["changes"]["chars_converted"] == 3  # 國 語 漢; 字 is both
     assert stats["changes"]["docs_length_changed"] == 0
     assert stats["conversion"] == "t2s"
-    assert stats["opencc_version"] == cv.opencc_version() != "unknown"
+    assert stats["opencc_version"] == cv_stage.opencc_version() != "unknown"
     pairs = {(p["from"], p["to"]): p["count"] for p in stats["changed_pairs"]}
     assert pairs == {("國", "国"): 1, ("語", "语"): 1, ("漢", "汉"): 1}
 
@@ -298,16 +299,16 @@ def test_separator_in_text_uses_next_or_falls_back(tmp_path: Path) -> None:
     cc = converter("t2s")
     one = ["國\ue000語", "漢"]
     assert convert_texts(cc, one) == (["国\ue000语", "汉"], True)
-    every = ["國" + "".join(cv.SEPARATORS), "漢"]
-    assert convert_texts(cc, every) == (["国" + "".join(cv.SEPARATORS), "汉"], False)
+    every = ["國" + "".join(cv_stage.SEPARATORS), "漢"]
+    assert convert_texts(cc, every) == (["国" + "".join(cv_stage.SEPARATORS), "汉"], False)
     out, stats = run(tmp_path, every)
-    assert out == ["国" + "".join(cv.SEPARATORS), "汉"]
+    assert out == ["国" + "".join(cv_stage.SEPARATORS), "汉"]
     assert stats["convert_batch_fallbacks"] == 1
     assert stats["changes"]["chars_converted"] == 2
 
 
 def test_chunks_bound_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cv, "CHUNK_CHARS", 5)
+    monkeypatch.setattr(cv_stage, "CHUNK_CHARS", 5)
     cc = converter("t2s")
     texts = ["國語漢字", "一", "二", "三個", "長長長長長長長長", ""]
     assert convert_texts(cc, texts) == ([cc.convert(t) for t in texts], True)
@@ -350,7 +351,7 @@ def test_pair_counts_matches_np_unique(pairs: list[tuple[int, int]]) -> None:
 
 
 def test_change_counter_merges_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cv, "COMPACT_EVERY", 2)
+    monkeypatch.setattr(cv_changes, "COMPACT_EVERY", 2)
     c = ChangeCounter()
     cc = converter("t2s")
     for batch in (["國語", "國"], ["中國"], ["国"]):

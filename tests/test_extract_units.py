@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from gpt2zh.extract import ExtractError, assign_shards, extract_shard, match_files
 from gpt2zh.extract.assign import FileTask
-from gpt2zh.extract.formats import walk_records
 from gpt2zh.extract.paths import ijson_prefix, parse_path
+from gpt2zh.extract.readers.json import walk_records
 from gpt2zh.extract.streams import detect_encoding
 from gpt2zh.extract.template import MetaBuilder, Template, TemplateError, TemplateSyntaxError
 from gpt2zh.globs import glob_match

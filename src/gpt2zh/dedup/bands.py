@@ -52,6 +52,11 @@ def signature_files(
             yield ds_idx, name, shard, signature_path(sig_dir, name, shard)
 
 
+#: A document key's row and shard fields (see `doc_keys`), for taking keys apart.
+ROW_MASK = np.uint64((1 << SHARD_SHIFT) - 1)
+SHARD_MASK = np.uint64((1 << (DATASET_SHIFT - SHARD_SHIFT)) - 1)
+
+
 def doc_keys(ds_idx: int, shard: int, rows: np.ndarray) -> np.ndarray:
     base = (np.uint64(ds_idx) << np.uint64(DATASET_SHIFT)) | (
         np.uint64(shard) << np.uint64(SHARD_SHIFT)

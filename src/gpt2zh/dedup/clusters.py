@@ -15,8 +15,9 @@
    dropped as `exact_duplicate` (same normalized text as the survivor) or `near_duplicate`.
 
 Outputs: the drop list (Parquet sorted by dataset, shard, row: `dataset, shard, row, id, reason,
-kept_dataset, kept_id, cluster_size`) and a JSON summary for the reports (per dataset: drops by
-reason, duplicates shared with each other dataset, cluster sizes, example clusters with text).
+kept_dataset, kept_id, cluster_size`) and a JSON summary for the reports (`summary.py`: per
+dataset drops by reason, duplicates shared with each other dataset, cluster sizes, example
+clusters with text).
 Memory grows with the number of candidate documents, not with the corpus. Verify needs every
 candidate's MinHash values (512 bytes a candidate at 128 permutations, 50 GB at 100M candidates),
 so it holds at most `dedup.verify_memory_mb` of them: when all of them do not fit, the values
@@ -37,7 +38,6 @@ import os
 import resource
 import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -48,10 +48,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from gpt2zh.dedup.bands import doc_keys, signature_files, unique_pairs
+from gpt2zh.dedup.bands import ROW_MASK, SHARD_MASK, doc_keys, signature_files, unique_pairs
 from gpt2zh.dedup.spec import DATASET_SHIFT, SHARD_SHIFT
-from gpt2zh.ledger import excerpt, write_json
-from gpt2zh.shards import shard_name
+from gpt2zh.dedup.summary import REASONS, cluster_summary
+from gpt2zh.ledger import write_json
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +67,7 @@ DROP_SCHEMA = pa.schema(
         pa.field("cluster_size", pa.int32(), nullable=False),
     ]
 )
-EXAMPLES_PER_DATASET = 4
-EXAMPLE_CHARS = 400
 VERIFY_CHUNK = 1 << 14  # pairs a step: the two gathered signature blocks are 4 MB each
-#: The drop reason of a dropped document, indexed by "same exact hash as its survivor".
-REASONS = ["near_duplicate", "exact_duplicate"]
-ROW_MASK = np.uint64((1 << SHARD_SHIFT) - 1)
-SHARD_MASK = np.uint64((1 << (DATASET_SHIFT - SHARD_SHIFT)) - 1)
 
 
 def components(n: int, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
@@ -326,7 +320,7 @@ def build_clusters(
     pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 17)
     os.replace(tmp, out_path)
 
-    summary = _summary(spec, names, nodes, m, order, first, kept, exact_dup, docs_dir)
+    summary = cluster_summary(spec, names, nodes, m, order, first, kept, exact_dup, docs_dir)
     summary.update(
         candidate_pairs=candidates,
         verified_pairs=verified,
@@ -343,159 +337,3 @@ def build_clusters(
         len(dropped),
     )
     return summary
-
-
-def _summary(
-    spec: Mapping[str, Any],
-    names: list[str],
-    nodes: np.ndarray,
-    m: dict[str, Any],
-    order: np.ndarray,
-    first: np.ndarray,
-    kept: np.ndarray,
-    exact_dup: np.ndarray,
-    docs_dir: str | Path,
-) -> dict[str, Any]:
-    """Counts per dataset with numpy over the clustered documents (`order`: grouped by cluster,
-    survivor first); Python only touches one entry per dataset, pair of datasets or example,
-    so a corpus with 100M duplicates costs arrays, not 100M Python objects."""
-    nd = len(names)
-    ds_idx = (nodes >> np.uint64(DATASET_SHIFT)).astype(np.int64)
-    member_ds = ds_idx[order]
-    dropped_ds, kept_ds = member_ds[~first], ds_idx[kept]
-    starts = np.flatnonzero(first)
-    cluster_size = np.diff(np.append(starts, len(order)))
-    cluster_of = np.cumsum(first) - 1
-    # (cluster, dataset) once for each dataset a cluster touches, datasets ascending
-    touch = np.unique(cluster_of * nd + member_ds)
-    touch_cluster, touch_ds = touch // nd, touch % nd
-    exact = np.bincount(dropped_ds[exact_dup], minlength=nd)
-    near = np.bincount(dropped_ds[~exact_dup], minlength=nd)
-    survivors = np.bincount(member_ds[first], minlength=nd)
-    per: dict[str, dict[str, Any]] = {}
-    for d, name in enumerate(names):
-        per[name] = {
-            "exact_duplicate": int(exact[d]),
-            "near_duplicate": int(near[d]),
-            "survivors": int(survivors[d]),
-            "shared_with": {},
-            "cluster_sizes": _size_counts(cluster_size[touch_cluster[touch_ds == d]]),
-            "examples": [],
-        }
-    cross = dropped_ds != kept_ds
-    shared, count = np.unique(dropped_ds[cross] * nd + kept_ds[cross], return_counts=True)
-    for code, n in zip(shared.tolist(), count.tolist(), strict=True):
-        d, k = divmod(code, nd)
-        per[names[d]]["shared_with"].setdefault(names[k], {"dropped_here": 0, "kept_here": 0})[
-            "dropped_here"
-        ] += n
-        per[names[k]]["shared_with"].setdefault(names[d], {"dropped_here": 0, "kept_here": 0})[
-            "kept_here"
-        ] += n
-    for entry in per.values():
-        entry["shared_with"] = dict(sorted(entry["shared_with"].items()))
-    is_exact = np.zeros(len(nodes), bool)
-    is_exact[order[~first]] = exact_dup
-    # examples: cross-dataset clusters first, then by the survivor's document key
-    touched = np.bincount(touch_cluster, minlength=len(starts))
-    rank = np.empty(len(starts), np.int64)
-    rank[np.lexsort((nodes[order[starts]], -touched))] = np.arange(len(starts))
-    chosen = {}
-    for d, name in enumerate(names):
-        mine = touch_cluster[touch_ds == d]
-        chosen[name] = mine[np.argsort(rank[mine])[:EXAMPLES_PER_DATASET]].tolist()
-    members = {
-        c: order[starts[c] : starts[c] + cluster_size[c]].tolist()
-        for cs in chosen.values()
-        for c in cs
-    }
-    _examples(per, names, nodes, m, chosen, members, ds_idx, is_exact, docs_dir, spec["ngram"])
-    return {
-        "params": {
-            k: spec[k]
-            for k in ("threshold", "ngram", "num_perm", "seed", "bands", "rows", "verify")
-            if k in spec
-        }
-        | {"priority": list(spec.get("priority", []))},
-        "docs": int(m["total_docs"]),
-        "clusters": len(starts),
-        "docs_in_clusters": len(order),
-        "dropped": {"exact_duplicate": int(exact.sum()), "near_duplicate": int(near.sum())},
-        "cluster_sizes": _size_counts(cluster_size),
-        "datasets": per,
-    }
-
-
-def _size_counts(sizes: np.ndarray) -> dict[str, int]:
-    values, counts = np.unique(sizes, return_counts=True)
-    return {str(v): c for v, c in zip(values.tolist(), counts.tolist(), strict=True)}
-
-
-def _examples(
-    per: dict[str, dict[str, Any]],
-    names: list[str],
-    nodes: np.ndarray,
-    m: dict[str, Any],
-    chosen: dict[str, list[int]],
-    members: dict[int, list[int]],
-    ds_idx: np.ndarray,
-    is_exact: np.ndarray,
-    docs_dir: str | Path,
-    spec_ngram: int,
-) -> None:
-    """A few clusters per dataset (`chosen`), kept text beside dropped text."""
-    wanted = sorted({i for ms in members.values() for i in ms[:4]})
-    texts = _read_texts(names, nodes, wanted, docs_dir)
-    ngram = int(spec_ngram)
-
-    def doc(i: int) -> dict[str, Any]:
-        return {
-            "dataset": names[int(ds_idx[i])],
-            "id": m["ids"][i].as_py(),
-            "text": excerpt(texts.get(i, ""), EXAMPLE_CHARS),
-        }
-
-    for name, clusters in chosen.items():
-        for c in clusters:
-            survivor, others = members[c][0], members[c][1:4]
-            per[name]["examples"].append(
-                {
-                    "size": len(members[c]),
-                    "kept": doc(survivor),
-                    "dropped": [
-                        doc(i)
-                        | {
-                            "reason": REASONS[int(is_exact[i])],
-                            "jaccard": round(
-                                _jaccard(texts.get(survivor, ""), texts.get(i, ""), ngram), 3
-                            ),
-                        }
-                        for i in others
-                    ],
-                }
-            )
-
-
-def _jaccard(x: str, y: str, n: int) -> float:
-    from gpt2zh.dedup.shingles import char_shingles
-
-    sx, sy = set(char_shingles(x, n)), set(char_shingles(y, n))
-    return len(sx & sy) / len(sx | sy) if sx or sy else 1.0
-
-
-def _read_texts(
-    names: list[str], nodes: np.ndarray, wanted: list[int], docs_dir: str | Path
-) -> dict[int, str]:
-    by_file: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for i in wanted:
-        key = nodes[i]
-        d = int(key >> np.uint64(DATASET_SHIFT))
-        s = int((key >> np.uint64(SHARD_SHIFT)) & SHARD_MASK)
-        by_file[d, s].append(i)
-    out: dict[int, str] = {}
-    for (d, s), idxs in sorted(by_file.items()):
-        path = Path(docs_dir) / names[d] / f"{shard_name(s)}.parquet"
-        rows = [int(nodes[i] & ROW_MASK) for i in idxs]
-        col = pq.read_table(path, columns=["text"]).column("text").take(pa.array(rows))
-        out.update(zip(idxs, col.to_pylist(), strict=False))
-    return out

@@ -35,9 +35,10 @@ Documents
     `changes.crlf_normalized`), removes NUL characters (`nul_removed`) and a file's UTF-8 BOM
     (`bom_stripped`); everything else is the clean stage's job.
 
-Formats (`format: auto` picks by extension after a compression suffix, except that a `.json`
-    whose first bytes hold two top-level values on consecutive lines is read as jsonl, counted
-    in `changes.sniffed_jsonl`: C4 ships JSON lines as `.json.gz`)
+Formats (`readers/`, one module per format behind `readers.base.Reader`; `format: auto` picks
+    by extension after a compression suffix, except that a `.json` whose first bytes hold two
+    top-level values on consecutive lines is read as jsonl, counted in `changes.sniffed_jsonl`:
+    C4 ships JSON lines as `.json.gz`)
     jsonl/ndjson — one record per line, read as bytes and decoded per line, so one bad line is one
         quarantine entry (`bad_utf8`/`bad_encoding`, `bad_json`, `not_an_object`, `too_large`
         for a line over max_doc_bytes, which is never held whole). Blank lines are not records:

@@ -22,8 +22,8 @@ from gpt2zh.progress import Progress
 from gpt2zh.shards import ShardWriter
 
 from .assign import SPAN, ExtractError, FileTask, position, shard_files
-from .formats import Bad, FileJob, excerpt_of
 from .paths import PathSyntaxError, parse_path
+from .readers import Bad, FileJob, excerpt_of, records
 from .template import MetaBuilder, Template, TemplateError, TemplateSyntaxError
 from .verify import verify_files
 
@@ -198,13 +198,13 @@ class _Run:
         )
         kept_before = self.ledger.docs_out + len(self.texts)
         try:
-            records = job.records()
+            items = records(job)
         except FileNotFoundError as e:
             raise ExtractError(
                 f"dataset {self.dataset!r}: {task.relpath!r} is in the manifest but not under "
                 f"the source root {root!r} (re-run the download stage)"
             ) from e
-        seen = self._records(job, reader, records)
+        seen = self._records(job, reader, items)
         led = self.ledger
         led.docs_in += seen
         if task.whole:

@@ -41,12 +41,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from gpt2zh.digest import sha256_of
+from gpt2zh.digest import doc_unit, sha256_of, stable_int
 from gpt2zh.ledger import write_json
-from gpt2zh.mix.plan import Budget, MixError, plan_budgets, stable_int
+from gpt2zh.mix.plan import Budget, MixError, plan_budgets
 from gpt2zh.shards import shard_name
 from gpt2zh.tokenize.encode import tokens_path_stats
-from gpt2zh.tokenize.train_bpe import doc_unit
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ it (effective epochs > 1), below takes a deterministic subset.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,12 +46,6 @@ def mix_weights(cfg: Mapping[str, Any]) -> dict[str, float]:
     weights = {d: float(w) for d, w in given.items() if w > 0 and d in pretrain}
     total = sum(weights.values())
     return {d: w / total for d, w in sorted(weights.items())} if total else {}
-
-
-def stable_int(*parts: object) -> int:
-    """A 63-bit integer from strings/ints, stable across runs and Python versions."""
-    h = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8)
-    return int.from_bytes(h.digest(), "little") >> 1
 
 
 @dataclass

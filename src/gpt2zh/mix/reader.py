@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from gpt2zh.mix.plan import stable_int
+from gpt2zh.digest import stable_int
 
 
 def shard_paths(mix_dir: str | Path, split: str = "train") -> list[Path]:

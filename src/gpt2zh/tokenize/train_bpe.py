@@ -13,11 +13,9 @@ loads it anywhere.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import resource
-import struct
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from gpt2zh.digest import doc_unit
 from gpt2zh.errors import UserError
 from gpt2zh.layout import sidecar
 from gpt2zh.ledger import write_json
@@ -36,12 +35,6 @@ EOS = "<|endoftext|>"
 #: Share of documents (by id hash) that tokenizer training never sees.
 HOLDOUT = 0.01
 TRAINING_INFO = "training.json"
-
-
-def doc_unit(doc_id: str, seed: int, salt: str = "tok") -> float:
-    """A stable pseudo-random number in [0, 1) per document id (and seed, salt)."""
-    h = hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8, key=f"{salt}:{seed}".encode())
-    return struct.unpack("<Q", h.digest())[0] / 2**64
 
 
 def is_holdout(doc_id: str, seed: int) -> bool:
