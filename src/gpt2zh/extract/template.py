@@ -216,12 +216,6 @@ class Template:
             out.append(text)
         return "\n".join(out)
 
-    def render(self, record: Any) -> str:
-        try:
-            return self.fast(record)
-        except Exception:
-            return self.slow(record)
-
     def _generate(self) -> Callable[[Any], str]:
         """Source of `fast`: fields read straight from the record, lines built by f-strings."""
         env: dict[str, Any] = {"conv": _fast_conv(self.join), "J": self.join}
