@@ -22,7 +22,7 @@ def _sha256s(root: Path) -> dict[str, str]:
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for stage in (*STAGES, "dedup_work")
         for p in sorted((root / "results" / stage).rglob("*.parquet"))
-    } | {  # token shards, the tokenizer and the packed mix (issue 5)
+    } | {  # token shards, the tokenizer and the packed mix
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for sub in ("tokens", "tokenizer", "mix")
         for p in sorted((root / "results" / sub).rglob("*"))
