@@ -46,7 +46,7 @@ def _array(deep_levels: int) -> bytes:
 @pytest.mark.parametrize("chunk", [1, 7, 1 << 20])
 def test_depth_limit_replaces_only_the_too_deep_value(chunk: int) -> None:
     data = b'[{"a": [[[1, "]]]\\\\"]]], "b": "\\"[["}, [[[[2]]]], 3]'
-    reader = io.BufferedReader(DepthLimit(Trickle(data, chunk), 3))  # type: ignore[arg-type]
+    reader = io.BufferedReader(DepthLimit(Trickle(data, chunk), 3))
     assert json.loads(reader.read()) == [
         {"a": [SENTINEL], "b": '"[['},
         [[SENTINEL]],
@@ -77,7 +77,7 @@ json_value = st.recursive(
 @settings(max_examples=400, deadline=None)
 def test_depth_limit_agrees_with_a_reference(value: Any, limit: int, chunk: int) -> None:
     data = json.dumps(value, ensure_ascii=False).encode()
-    reader = io.BufferedReader(DepthLimit(Trickle(data, chunk), limit))  # type: ignore[arg-type]
+    reader = io.BufferedReader(DepthLimit(Trickle(data, chunk), limit))
     assert json.loads(reader.read()) == _reference(value, limit)
 
 

@@ -97,7 +97,7 @@ def _sacct(env: dict[str, str], run_uuid: str) -> list[tuple[str, str, str]]:
         "now-1day",
     ]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
-    return [tuple(line.split("|")) for line in out.splitlines() if line]  # type: ignore[misc]
+    return [tuple(line.split("|")) for line in out.splitlines() if line]
 
 
 def _run_uuid(output: str) -> str:
