@@ -59,7 +59,7 @@ def throughput(repeats: int) -> None:
 
 def memory(levels: int) -> None:
     sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-    from test_extract import TEXT, extract
+    from helpers.extract import TEXT, extract
 
     deep = b'{"text": "x", "y": ' + b"[" * levels + b"]" * levels + b"}"
     data = b'[{"text": "a"}, ' + deep + b', {"text": "b"}]'

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, run_snakemake
 from gpt2zh.extract import ExtractError, extract_shard
-from test_extract import make_spec, write_source
-from test_workflow import _planned
+from helpers.extract import make_spec, write_source
+from helpers.workflow import TINY, planned_jobs, run_snakemake
 
 TEXT = {"files": "**/*", "text": "{text}"}
 
@@ -38,5 +37,5 @@ def test_editing_a_local_file_reruns_download_and_its_readers(
     news.write_bytes(news.read_bytes() + b'{"Content": "\\u65b0\\u7684\\u4e00\\u6761\\u3002"}\n')
     stamp = max(p.stat().st_mtime for p in (work / "results").rglob("*")) + 5
     os.utime(news, (stamp, stamp))
-    planned = _planned(run_snakemake(work, "-n", configfile=TINY).stdout)
+    planned = planned_jobs(run_snakemake(work, "-n", configfile=TINY).stdout)
     assert planned.get("download") == 1 and planned.get("extract"), planned

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_snakemake
 from gpt2zh.config import load_config
 from gpt2zh.layout import DOC_STAGES
-from test_tokenize_fast import _encode_both
-from test_workflow import _sha256s
+from helpers import REPO
+from helpers.tokenize import encode_both
+from helpers.workflow import run_snakemake, sha256s
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +68,7 @@ def test_fast_encoder_identical_to_hf_on_every_default_shard(
     shards = sorted((default_run / "results" / DOC_STAGES[-1]).glob("*/shard-*.parquet"))
     assert shards
     for i, shard in enumerate(shards):
-        hf, fast, _, s_fast = _encode_both(shard, tokdir, tmp_path / str(i))
+        hf, fast, _, s_fast = encode_both(shard, tokdir, tmp_path / str(i))
         assert hf == fast and s_fast["encoder"] == "fast", shard
 
 
@@ -76,7 +76,7 @@ def test_two_runs_from_scratch_are_byte_identical(default_run: Path, tmp_path: P
     """Every shard of extract, clean, convert, dedup, tokens and mix, and the tokenizer: the same
     sha256 from a second run in a fresh folder (npm's own cache serves the package again)."""
     run_snakemake(tmp_path)
-    first, second = _sha256s(default_run), _sha256s(tmp_path)
+    first, second = sha256s(default_run), sha256s(tmp_path)
     stages = {"extract", "clean", "convert", "dedup", "dedup_work", "tokens", "tokenizer", "mix"}
     assert {k.split("/")[1] for k in first} == stages
     assert sorted(k for k in first.keys() | second.keys() if first.get(k) != second.get(k)) == []

@@ -11,12 +11,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import TINY, project_copy, run_as_written, run_snakemake, tiny_workdir
 from gpt2zh.mix.verify import CorruptShardError, check_verified, verify_mix
 from gpt2zh.train.data import open_data
 from gpt2zh.train.log import read_jsonl
-from test_kill import _killed_after
-from train_fixtures import make_mix, make_tokenizer
+from helpers.train_fixtures import make_mix, make_tokenizer
+from helpers.workflow import (
+    TINY,
+    killed_after,
+    project_copy,
+    run_as_written,
+    run_snakemake,
+    tiny_workdir,
+)
 
 SHARD = "train/shard-00001.arrow"
 
@@ -107,7 +113,7 @@ def test_kill_9_during_snakemake_train_resumes_from_the_last_checkpoint(
 ) -> None:
     work = project_copy(_copy(mixed, tmp_path), config=mixed[1])
     run = work / "results/train/tiny"
-    _killed_after(work, "results/train/tiny/checkpoints/step-*", "snakemake --cores all train")
+    killed_after(work, "results/train/tiny/checkpoints/step-*", "snakemake --cores all train")
     assert not (run / "model/config.json").exists()  # killed mid-run
     saved = max(int(p.name.split("-")[1]) for p in (run / "checkpoints").glob("step-*"))
     run_as_written(work, "snakemake --unlock")  # README's recovery, word for word

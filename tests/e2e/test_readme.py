@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, TINY, project_copy, run_as_written
 from gpt2zh.config import load_config
+from helpers import REPO
+from helpers.workflow import TINY, project_copy, run_as_written
 
 README = REPO / "README.md"
 README_ZH = REPO / "README.zh-CN.md"

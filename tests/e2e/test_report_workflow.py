@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from browser import artifacts_dir, dump_dom, screenshot
-from conftest import TINY, run_snakemake, tiny_workdir
+from helpers.browser import artifacts_dir, dump_dom, screenshot
+from helpers.workflow import TINY, run_snakemake, tiny_workdir
 
 pytestmark = pytest.mark.slow
 

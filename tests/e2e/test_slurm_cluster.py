@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TINY, tiny_workdir
 from gpt2zh.train.log import read_jsonl
-from test_workflow import _sha256s
+from helpers import REPO
+from helpers.workflow import TINY, sha256s, tiny_workdir
 
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 STATE = Path(os.environ.get("GPT2ZH_SLURM_DIR", "/var/tmp/gpt2zh-slurm"))
@@ -128,7 +128,7 @@ def test_tiny_run_on_slurm_matches_the_local_run(
     ones ran as a SLURM job, and each shard's extract → clean → convert → signatures chain was
     one job (30 allocations instead of 45 for the tiny config's 5 shards)."""
     work, proc, wall = slurm_run
-    assert _sha256s(work) == _sha256s(tiny_run)
+    assert sha256s(work) == sha256s(tiny_run)
     jobs = _sacct(cluster, _run_uuid(proc.stdout + proc.stderr))
     assert {state for _, state, _ in jobs} == {"COMPLETED"}
     comments = sorted(c for _, _, c in jobs)

@@ -27,7 +27,8 @@ from safetensors.torch import load_file
 from gpt2zh.train import checkpoint as ck
 from gpt2zh.train.log import read_jsonl
 from gpt2zh.train.loop import train
-from train_fixtures import REPO, curve, spec
+from helpers import REPO
+from helpers.train_fixtures import curve, spec
 
 pytestmark = pytest.mark.slow
 
@@ -286,7 +287,7 @@ def test_fsdp_checkpoints_hold_the_full_state_and_resume_exactly(tmp_path: Path)
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
     cmd = [str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_port", str(_free_port())]
-    worker = Path(__file__).with_name("fsdp_worker.py")
+    worker = REPO / "tests" / "helpers" / "fsdp_worker.py"
     proc = subprocess.run(
         [*cmd, str(worker), str(tmp_path)], env=env, capture_output=True, text=True, timeout=180
     )

@@ -10,24 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from conftest import REPO, TINY, run_snakemake, tiny_workdir
-from eval_contract import check_contract
+from helpers import REPO
+from helpers.eval_contract import check_contract
+from helpers.workflow import TINY, planned_jobs, run_snakemake, sha256s, tiny_workdir
 
 CONFIGS = [REPO / "config.yaml", *sorted((REPO / "workflow" / "configs").glob("*.yaml"))]
 STAGES = ("extract", "clean", "convert", "dedup")
-
-
-def _sha256s(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for stage in (*STAGES, "dedup_work")
-        for p in sorted((root / "results" / stage).rglob("*.parquet"))
-    } | {  # token shards, the tokenizer and the packed mix
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for sub in ("tokens", "tokenizer", "mix")
-        for p in sorted((root / "results" / sub).rglob("*"))
-        if p.suffix == ".arrow" or p.name == "tokenizer.json"  # stats hold timings
-    }
 
 
 def test_tiny_tokens_and_mix_meet_the_plan(tiny_run: Path) -> None:
@@ -167,13 +155,6 @@ def test_rerun_has_nothing_to_do(tiny_run: Path) -> None:
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
-def _planned(proc_output: str) -> dict[str, int]:
-    """Rule → job count from the "Job stats" table of a dry run."""
-    table = proc_output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
-    rows = [line.split() for line in table.splitlines()[3:]]
-    return {r[0]: int(r[1]) for r in rows if len(r) == 2 and r[1].isdigit() and r[0] != "total"}
-
-
 @pytest.mark.parametrize(
     ("change", "first_job"),
     [
@@ -194,7 +175,7 @@ def test_dedup_settings_read_after_the_signatures_keep_them(
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(cfg, allow_unicode=True), "utf-8")
     proc = run_snakemake(tiny_run, "-n", "mix", configfile=changed)
-    planned = _planned(proc.stdout)
+    planned = planned_jobs(proc.stdout)
     assert first_job in planned and "dedup_clusters" in planned, planned
     before = {"extract", "clean", "convert", "dedup_signatures"}
     if first_job == "dedup_clusters":
@@ -205,7 +186,7 @@ def test_dedup_settings_read_after_the_signatures_keep_them(
 def test_two_runs_are_byte_identical(tiny_run: Path, tmp_path: Path) -> None:
     again = tiny_workdir(tmp_path)
     run_snakemake(again, configfile=TINY)
-    first, second = _sha256s(tiny_run), _sha256s(again)
+    first, second = sha256s(tiny_run), sha256s(again)
     assert first and first == second
 
 
@@ -227,8 +208,8 @@ def test_keep_intermediate_false_removes_consumed_shards_with_identical_outputs(
     assert list((results / "extract").rglob("*.quarantine.jsonl"))
     assert not list((results / "dedup_work").rglob("signatures/**/*.parquet"))
     assert not list((results / "dedup_work").rglob("pairs/*.parquet"))
-    kept = _sha256s(work)
-    full = _sha256s(tiny_run)
+    kept = sha256s(work)
+    full = sha256s(tiny_run)
     assert kept and all(full[k] == v for k, v in kept.items())
     assert {
         k for k in full if k.startswith(("results/dedup/", "results/tokens/", "results/mix/"))
@@ -323,7 +304,7 @@ def test_missing_local_source_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_url_source_over_loopback_http_with_a_dropped_connection(tmp_path: Path) -> None:
     """download → extract → report through Snakemake, the file fetched over HTTP, resumed."""
-    from httpserver import Fault, serve
+    from helpers.httpserver import Fault, serve
 
     data = REPO / "tests" / "data" / "tiny"
     digest = hashlib.sha256((data / "news.jsonl").read_bytes()).hexdigest()

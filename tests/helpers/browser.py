@@ -13,7 +13,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 TIMEOUT_S = 120
 
 

@@ -12,8 +12,8 @@ import numpy as np
 import pyarrow as pa
 
 from gpt2zh.config import load_config
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 POEMS = [
     "床前明月光，疑是地上霜。举头望明月，低头思故乡。",
     "白日依山尽，黄河入海流。欲穷千里目，更上一层楼。",

@@ -12,7 +12,7 @@ import pytest
 
 from gpt2zh.config import load_config
 from gpt2zh.train.log import read_jsonl
-from train_fixtures import REPO
+from helpers import REPO
 
 RUN = REPO / "benchmarks" / "runs" / "demo"
 FIGURE = re.compile(r"(\d+\.\d+) bits/char")

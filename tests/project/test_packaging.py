@@ -14,7 +14,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from conftest import REPO
+from helpers import REPO
 
 
 def test_torch_and_python_are_not_capped_and_the_cpu_pin_is_the_makefiles() -> None:

@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
-from conftest import REPO
 from gpt2zh.config import ConfigError, validate_config
-from test_config import _base
+from helpers import REPO
+from helpers.config import tiny_config
 
 #: Modules that unpickle (run code from the file) when they load.
 PICKLERS = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve", "marshal"}
@@ -139,7 +139,7 @@ HOSTILE = "bad name; rm -rf ~"
 )
 def test_names_with_shell_characters_are_refused(mutate: Callable[[dict], None], key: str) -> None:
     """Names become paths, wildcards and words on a shell line: only [a-z0-9_] (run: also . -)."""
-    cfg = _base()
+    cfg = tiny_config()
     mutate(cfg)
     with pytest.raises(ConfigError) as err:
         validate_config(cfg)

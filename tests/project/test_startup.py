@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 
 
 def test_per_shard_jobs_import_nothing_heavy() -> None:

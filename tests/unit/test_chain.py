@@ -10,14 +10,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from clean_samples import MODERN
 from gpt2zh.chain import ChainError, output_record
 from gpt2zh.clean.stage import clean_shard
 from gpt2zh.convert import convert_shard
 from gpt2zh.report import build_dataset_report
 from gpt2zh.report.render import render_dataset, render_index
-from report_fixtures import MANIFEST
-from test_extract import extract, jsonl, make_spec
+from helpers.clean_samples import MODERN
+from helpers.extract import extract, jsonl, make_spec
+from helpers.report_fixtures import MANIFEST
 
 TEXT = {"files": "**/*", "text": "{text}"}
 POEMS = [f"第{i}篇。{text}" for i in range(10) for text in MODERN.values()]
@@ -91,7 +91,7 @@ def test_report_shows_a_broken_chain_red(tmp_path: Path) -> None:
 
 def test_tokenize_checks_the_last_document_stage_too(tmp_path: Path) -> None:
     from gpt2zh.tokenize.encode import encode_shard
-    from train_fixtures import make_tokenizer
+    from helpers.train_fixtures import make_tokenizer
 
     _, _, _, cv = _pipeline(tmp_path)
     make_tokenizer(tmp_path / "tok")
@@ -105,9 +105,9 @@ def test_tokenize_checks_the_last_document_stage_too(tmp_path: Path) -> None:
 
 def test_dedup_signatures_check_the_convert_shard(tmp_path: Path) -> None:
     from gpt2zh.dedup.signatures import signature_shard
-    from test_dedup import _spec
+    from helpers.dedup import dedup_test_spec
 
     _, _, _, cv = _pipeline(tmp_path)
     _replace_with_first_half(cv)
     with pytest.raises(ChainError, match="holds 25 documents but convert wrote 50"):
-        signature_shard(_spec({"ds": 1}), "ds", cv, tmp_path / "sig.parquet")
+        signature_shard(dedup_test_spec({"ds": 1}), "ds", cv, tmp_path / "sig.parquet")

@@ -6,11 +6,11 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
 
 from gpt2zh.config import ConfigError, dataset_spec, load_config, validate_config
+from helpers import REPO
+from helpers.config import tiny_config
 
-REPO = Path(__file__).resolve().parents[1]
 CONFIGS = [REPO / "config.yaml", *sorted((REPO / "workflow" / "configs").glob("*.yaml"))]
 
 
@@ -23,12 +23,8 @@ def test_shipped_configs_validate(path: Path) -> None:
         assert spec["source_spec"]["type"] in {"npm", "url", "hf", "local"}
 
 
-def _base() -> dict:
-    return yaml.safe_load((REPO / "workflow" / "configs" / "tiny.yaml").read_text("utf-8"))
-
-
 def test_defaults_filled() -> None:
-    cfg = validate_config(_base())
+    cfg = validate_config(tiny_config())
     assert cfg["download"]["retries"] == 5
     reader = cfg["datasets"]["news"]["read"][0]
     assert reader["format"] == "auto" and reader["encoding"] == "auto" and reader["join"] == "\n"
@@ -36,7 +32,7 @@ def test_defaults_filled() -> None:
 
 
 def test_validation_does_not_mutate_input() -> None:
-    raw = _base()
+    raw = tiny_config()
     before = copy.deepcopy(raw)
     validate_config(raw)
     assert raw == before
@@ -61,7 +57,7 @@ def test_validation_does_not_mutate_input() -> None:
     ],
 )
 def test_bad_config_names_the_key(mutate, expected: str) -> None:
-    cfg = _base()
+    cfg = tiny_config()
     mutate(cfg)
     with pytest.raises(ConfigError) as err:
         validate_config(cfg)
@@ -69,7 +65,7 @@ def test_bad_config_names_the_key(mutate, expected: str) -> None:
 
 
 def test_sft_dataset_cannot_be_mixed() -> None:
-    cfg = _base()
+    cfg = tiny_config()
     cfg["datasets"]["news"]["role"] = "sft"
     with pytest.raises(ConfigError, match=r"mix\.weights\.news: dataset has role 'sft'"):
         validate_config(cfg)

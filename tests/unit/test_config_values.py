@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, run_snakemake
 from gpt2zh.config import ConfigError, load_config
+from helpers.workflow import TINY, run_snakemake
 
 BASE = TINY.read_text("utf-8")
 

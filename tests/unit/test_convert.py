@@ -28,8 +28,7 @@ from gpt2zh.convert import (
 )
 from gpt2zh.report import top_pairs
 from gpt2zh.shards import Doc, ShardWriter, iter_docs
-
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 # Real Song ci lines (chinese-poetry, already Simplified) holding OpenCC's one-way mappings.
 SONGCI = [

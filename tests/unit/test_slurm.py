@@ -30,12 +30,13 @@ from snakemake.settings.types import (
 from snakemake_executor_plugin_slurm.submit_string import get_submit_command
 from snakemake_executor_plugin_slurm.utils import set_gres_string
 
-from conftest import REPO, run_snakemake
 from gpt2zh import layout, slurm
 from gpt2zh.cli import build_parser
 from gpt2zh.config import load_config
 from gpt2zh.shards import shard_name
 from gpt2zh.train.launch import Request, launch_command
+from helpers import REPO
+from helpers.workflow import run_snakemake
 
 PRETRAIN = REPO / "workflow" / "configs" / "pretrain-zh.yaml"
 PROFILES = REPO / "workflow" / "profiles"

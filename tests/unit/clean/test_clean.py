@@ -5,12 +5,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
-from clean_samples import JUNK, MODERN, POEM_JUNK, POEMS
 from gpt2zh.clean import (
     PROFILES,
     NormalizeOptions,
@@ -32,8 +30,8 @@ from gpt2zh.clean.normalize import (
 )
 from gpt2zh.clean.profiles import OFF
 from gpt2zh.config import ConfigError, validate_config
-
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+from helpers.clean_samples import JUNK, MODERN, POEM_JUNK, POEMS
 
 #: Thresholds recommended for the default config's poem datasets (the lead copies them into
 #: config.yaml); the tests below hold them to "keep real poems, still drop junk".

@@ -8,12 +8,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from clean_samples import JUNK, MODERN
 from gpt2zh.clean import clean_shard
 from gpt2zh.config import dataset_spec, load_config
 from gpt2zh.shards import Doc, ShardWriter, iter_docs
-
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+from helpers.clean_samples import JUNK, MODERN
 
 
 def write_shard(path: Path, texts: list[str], dataset: str = "news") -> Path:

@@ -13,15 +13,15 @@ import pyarrow.parquet as pq
 import pytest
 from datasketch import LeanMinHash, MinHash
 
-from gpt2zh.config import validate_config
 from gpt2zh.dedup import minhash as mh
 from gpt2zh.dedup import shingles
 from gpt2zh.dedup.bands import bucket_pairs, run_pairs
 from gpt2zh.dedup.clusters import build_clusters, components, verify_width
 from gpt2zh.dedup.filter import StaleDropListError, filter_shard
 from gpt2zh.dedup.signatures import load_minhash, signature_shard, signatures
-from gpt2zh.dedup.spec import band_groups, dedup_spec, lsh_params
+from gpt2zh.dedup.spec import band_groups, lsh_params
 from gpt2zh.shards import Doc, ShardWriter, shard_name
+from helpers.dedup import dedup_test_spec
 
 POEM = "床前明月光，疑是地上霜。\n舉頭望明月，低頭思故鄉。"
 TEXTS = [
@@ -34,18 +34,6 @@ TEXTS = [
     "abcdef",
     "𠀀𠀁𠀂𠀃𠀄𠀅 CJK extension B",
 ]
-
-
-def _spec(datasets: dict[str, int], **dedup: object) -> dict:
-    cfg = {
-        "sources": {"s": {"type": "local", "path": "x"}},
-        "datasets": {
-            name: {"source": "s", "shards": n, "read": [{"files": "*", "text": "{text}"}]}
-            for name, n in datasets.items()
-        },
-        "dedup": dedup,
-    }
-    return dedup_spec(validate_config(cfg))
 
 
 def _reference(text: str, num_perm: int = 128, seed: int = 1) -> MinHash:
@@ -129,8 +117,8 @@ def test_lsh_params_follow_datasketch() -> None:
 
     lsh = MinHashLSH(threshold=0.8, num_perm=128)
     assert lsh_params(0.8, 128) == (lsh.b, lsh.r) == (9, 13)
-    assert (_spec({"a": 1}, recall_weight=0.5)["bands"], lsh.b) == (9, 9)
-    spec = _spec({"a": 1})  # default leans to recall; verify removes the extra candidates
+    assert (dedup_test_spec({"a": 1}, recall_weight=0.5)["bands"], lsh.b) == (9, 9)
+    spec = dedup_test_spec({"a": 1})  # default leans to recall; verify removes the extra candidates
     assert (spec["bands"], spec["rows"]) == (14, 9)
     groups = band_groups(spec)
     assert groups[0][0] == "exact" and sum(map(len, groups)) == 15
@@ -140,11 +128,11 @@ def test_config_checks_priority_and_bands() -> None:
     from gpt2zh.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"dedup\.priority"):
-        _spec({"a": 1}, priority=["nope"])
+        dedup_test_spec({"a": 1}, priority=["nope"])
     with pytest.raises(ConfigError, match=r"bands × rows"):
-        _spec({"a": 1}, bands=20, rows=10)
+        dedup_test_spec({"a": 1}, bands=20, rows=10)
     with pytest.raises(ConfigError, match="threshold"):
-        _spec({"a": 1}, threshold=1.5)
+        dedup_test_spec({"a": 1}, threshold=1.5)
 
 
 def test_components_and_run_pairs() -> None:
@@ -165,7 +153,7 @@ def _write(path: Path, dataset: str, texts: list[str]) -> Path:
 
 
 def _run(tmp: Path, corpus: dict[str, list[list[str]]], **dedup: object) -> dict:
-    spec = _spec({d: len(shards) for d, shards in corpus.items()}, **dedup)
+    spec = dedup_test_spec({d: len(shards) for d, shards in corpus.items()}, **dedup)
     for d, shards in corpus.items():
         for s, texts in enumerate(shards):
             doc = _write(tmp / "docs" / d / f"{shard_name(s)}.parquet", f"{d}{s}", texts)
@@ -273,7 +261,7 @@ def test_output_is_byte_identical_across_runs(tmp_path: Path) -> None:
 
 
 def test_stored_signature_loads_as_lean_minhash(tmp_path: Path) -> None:
-    spec = _spec({"a": 1})
+    spec = dedup_test_spec({"a": 1})
     doc = _write(tmp_path / "d.parquet", "a", [POEM])
     signature_shard(spec, "a", doc, tmp_path / "s.parquet")
     blob = pq.read_table(tmp_path / "s.parquet")["minhash"][0].as_py()
@@ -286,7 +274,12 @@ def test_stale_drop_list_fails(tmp_path: Path) -> None:
     other = _write(tmp_path / "other.parquet", "z", ["x", "y"])
     with pytest.raises(StaleDropListError):
         filter_shard(
-            _spec({"a": 1}), "a", 0, other, tmp_path / "clusters.parquet", tmp_path / "o.parquet"
+            dedup_test_spec({"a": 1}),
+            "a",
+            0,
+            other,
+            tmp_path / "clusters.parquet",
+            tmp_path / "o.parquet",
         )
 
 
@@ -329,7 +322,7 @@ def test_verify_in_slices_gives_the_same_drop_list(
     # 1 row per band: many candidates below the threshold, so verify has pairs to cut
     texts = [LONG, NEAR, POEM, LONG[:40] + POEM, NEAR + POEM, POEM + "！", "独立的一篇", LONG]
     one = _run(tmp_path, {"a": [texts[:5], texts[5:]], "b": [texts[2:7]]}, bands=64, rows=1)
-    spec = _spec({"a": 2, "b": 1}, bands=64, rows=1)
+    spec = dedup_test_spec({"a": 2, "b": 1}, bands=64, rows=1)
     spec["verify_memory_mb"] = budget_mb  # below the schema's 1 MB: many passes on 15 documents
     out = tmp_path / "sliced" / "clusters.parquet"
     with caplog.at_level(logging.INFO, "gpt2zh.dedup.clusters"):

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 
-from eval_contract import check_contract
 from gpt2zh.config import ConfigError, load_config
 from gpt2zh.eval import harness
 from gpt2zh.eval.degeneration import distinct_n, measures, repeat_ratio
@@ -23,7 +22,9 @@ from gpt2zh.eval.loss import bits, score_documents, score_split, windows
 from gpt2zh.eval.text import REPLACEMENT, TokenBytes, Utf8Stream
 from gpt2zh.eval.unigram import SCALARS, Unigram, count_chars
 from gpt2zh.train.loop import train
-from train_fixtures import POEMS, REPO, make_mix, make_tokenizer, spec
+from helpers import REPO
+from helpers.eval_contract import check_contract
+from helpers.train_fixtures import POEMS, make_mix, make_tokenizer, spec
 
 TINY = REPO / "workflow" / "configs" / "tiny.yaml"
 CHUANG = "床".encode()  # 3 bytes: e5 ba 8a

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from gpt2zh.extract.charsets import common_han
 from gpt2zh.extract.streams import detect_encoding
-from test_extract import TEXT, extract, jsonl
+from helpers.extract import TEXT, extract, jsonl
 
 ENCODING_DROPS = {"unknown_encoding", "bad_utf8", "bad_encoding", "mixed_encoding"}
 TXT = {"files": "**/*", "text": "{text}", "txt_unit": "file"}

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gpt2zh.config import ConfigError
-from test_extract import extract, jsonl, make_spec
+from helpers.extract import extract, jsonl, make_spec
 
 C4 = [
     {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_extract import extract
+from helpers.extract import extract
 
 CSV = {"files": "*.csv", "text": "{text}"}
 

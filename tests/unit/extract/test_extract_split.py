@@ -33,7 +33,7 @@ from gpt2zh.extract.assign import (
 )
 from gpt2zh.ledger import merge_stats
 from gpt2zh.shards import iter_docs
-from test_extract import make_spec, write_source
+from helpers.extract import make_spec, write_source
 
 SHARDS = 8
 

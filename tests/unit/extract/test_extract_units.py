@@ -29,7 +29,7 @@ from gpt2zh.extract.template import (
 )
 from gpt2zh.globs import glob_match
 from gpt2zh.shards import iter_docs
-from test_extract import make_spec, write_source
+from helpers.extract import make_spec, write_source
 
 # --- globs -----------------------------------------------------------------------------------
 

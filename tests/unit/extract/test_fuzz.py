@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from gpt2zh.clean import clean_shard
 from gpt2zh.convert import convert_shard
-from test_extract import extract
+from helpers.extract import extract
 
 #: Characters that broke or could break text code: surrogates (only reachable through JSON
 #: escapes), CJK Extension B, bidi controls, NUL, BOM, zero-width and combining marks, line and

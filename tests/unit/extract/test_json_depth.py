@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpt2zh.extract.depth import SENTINEL, DepthLimit
-from test_extract import TEXT, extract
+from helpers import REPO
+from helpers.extract import TEXT, extract
 
 
 class Trickle(io.RawIOBase):
@@ -97,10 +98,10 @@ def test_deep_nesting_streams_in_bounded_memory(tmp_path: Path) -> None:
     path.write_bytes(_array(50_000))
     script = f"""
 import resource, sys
-sys.path.insert(0, {str(Path(__file__).parent)!r})
+sys.path.insert(0, {str(REPO / "tests")!r})
 from pathlib import Path
 from gpt2zh.extract.depth import MAX_JSON_DEPTH
-from test_extract import TEXT, extract
+from helpers.extract import TEXT, extract
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 r = extract(Path({str(tmp_path)!r}), {{"a.json": Path({str(path)!r}).read_bytes()}}, TEXT,
             json_stream_bytes=64)

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from gpt2zh.mix.plan import plan_budgets
 from gpt2zh.tokenize.count import format_table
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 # pretrain-zh's shape: zhihu is the smallest source but weighs as much as news.
 WEIGHTS = {"news": 0.33, "crawl": 0.23, "zhihu": 0.33, "en": 0.11}
 AVAILABLE = {"news": 3_000_000, "crawl": 4_000_000, "zhihu": 330_000, "en": 2_670_000}

@@ -9,7 +9,7 @@ import pytest
 
 from gpt2zh.ledger import AccountingError, Ledger
 from gpt2zh.report import build_dataset_report, dataset_report, index_report
-from report_fixtures import MANIFEST
+from helpers.report_fixtures import MANIFEST
 
 
 def _stats(shard: int, kept: int, bad: int) -> dict:

@@ -8,12 +8,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
-from browser import artifacts_dir, dump_dom, screenshot
 from gpt2zh.report import index_report, run_report
 from gpt2zh.report.plots import FONT_STACK
-from report_fixtures import corpus_reports, eval_json, log_records, write_jsonl
+from helpers.browser import artifacts_dir, dump_dom, screenshot
+from helpers.report_fixtures import corpus_reports, eval_json, log_records, write_jsonl
+
+pytestmark = pytest.mark.slow  # headless Chromium
 
 CJK = "唐诗宋词明月"
 #: Unassigned code points (between the Kangxi radicals and the ideographic description

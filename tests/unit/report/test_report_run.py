@@ -9,7 +9,7 @@ from pathlib import Path
 from gpt2zh.report import index_report, run_report
 from gpt2zh.report.curves import training_curves
 from gpt2zh.report.plots import FONT_STACK, hbar_svg, line_svg, percent
-from report_fixtures import corpus_reports, eval_json, log_records, write_jsonl
+from helpers.report_fixtures import corpus_reports, eval_json, log_records, write_jsonl
 
 
 def test_line_chart_survives_flat_single_and_non_finite_series() -> None:

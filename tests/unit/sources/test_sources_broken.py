@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gpt2zh.sources import DownloadError, download
+from helpers import REPO
 
 
 def _tgz(path: Path, members: dict[str, bytes]) -> Path:
@@ -84,7 +85,7 @@ def test_the_cli_reports_it_without_a_traceback(workdir: Path) -> None:
         [sys.executable, "-m", "gpt2zh.cli", "download", "--spec", spec, "--out", "out"],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")},
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
     )
     assert proc.returncode == 2, proc.stderr
     assert "bad\\xff.txt" in proc.stderr and "Traceback" not in proc.stderr

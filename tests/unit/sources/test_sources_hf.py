@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from gpt2zh.sources import DownloadError, download, lock
-from httpserver import Fault, LoopbackServer, Request, Response, closed_port, serve
+from helpers.httpserver import Fault, LoopbackServer, Request, Response, closed_port, serve
 
 FAST = {"retries": 2, "backoff_seconds": 0.01, "timeout_seconds": 5, "chunk_bytes": 4096}
 TOKEN = "hf_TestSecretToken0123456789abcdef"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gpt2zh.sources import DownloadError, download
-from httpserver import closed_port
+from helpers.httpserver import closed_port
 
 needs_npm = pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
 

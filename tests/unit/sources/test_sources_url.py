@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gpt2zh.sources import DownloadError, download
-from httpserver import Fault, LoopbackServer, closed_port, serve
+from helpers.httpserver import Fault, LoopbackServer, closed_port, serve
 
 FAST = {"retries": 3, "backoff_seconds": 0.01, "timeout_seconds": 5, "chunk_bytes": 4096}
 

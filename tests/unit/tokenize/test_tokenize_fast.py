@@ -11,11 +11,9 @@ import pytest
 
 from gpt2zh.shards import Doc, ShardWriter
 from gpt2zh.tokenize import pretok
-from gpt2zh.tokenize.encode import encode_shard
 from gpt2zh.tokenize.fast import FastEncoder, NotEligible, make_encoder, verify
 from gpt2zh.tokenize.train_bpe import EOS, train_tokenizer, wrap
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.tokenize import encode_both
 
 BASE = [
     "床前明月光，疑是地上霜。\n举头望明月，低头思故乡。",
@@ -123,18 +121,9 @@ def _shard(path: Path, texts: list[str]) -> Path:
     return path
 
 
-def _encode_both(shard: Path, tokdir: Path, tmp: Path) -> tuple[bytes, bytes, dict, dict]:
-    outs, stats = [], []
-    for enc in ("hf", "fast"):
-        st = encode_shard(shard, tokdir, tmp / f"{enc}.arrow", dataset="t", shard=0, encoder=enc)
-        outs.append((tmp / f"{enc}.arrow").read_bytes())
-        stats.append(st)
-    return outs[0], outs[1], stats[0], stats[1]
-
-
 def test_token_shard_bytes_identical_hf_vs_fast(tokdirs: dict[str, Path], tmp_path: Path) -> None:
     shard = _shard(tmp_path / "d.parquet", BASE * 50 + TRICKY)
-    hf, fast, s_hf, s_fast = _encode_both(shard, tokdirs["zh2"], tmp_path)
+    hf, fast, s_hf, s_fast = encode_both(shard, tokdirs["zh2"], tmp_path)
     assert hf == fast
     assert (s_hf["encoder"], s_fast["encoder"]) == ("hf", "fast")
     assert s_hf["tokens"] == s_fast["tokens"]

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO
 from gpt2zh.cli import main
 from gpt2zh.train.hostlist import HostlistError, expand_hostlist, first_host
 from gpt2zh.train.launch import LaunchError, Request, gres_gpus, launch_command, mpi_prefix
+from helpers import REPO
 
 ACC = REPO / "workflow" / "accelerate"
 TRAIN = ["--spec", '{"a": 1}', "--mix", "results/mix", "--out", "run dir"]

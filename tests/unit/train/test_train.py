@@ -18,7 +18,8 @@ from gpt2zh.errors import UserError
 from gpt2zh.train import checkpoint as ck
 from gpt2zh.train.log import read_jsonl
 from gpt2zh.train.loop import TrainingStopped, train
-from train_fixtures import REPO, curve, make_mix, make_tokenizer, spec
+from helpers import REPO
+from helpers.train_fixtures import curve, make_mix, make_tokenizer, spec
 
 # dropout > 0 so that resuming must restore the RNG too; 9 steps, checkpoints every 3.
 SPEC = spec(dropout=0.1, max_steps=9, checkpoint_every=3, eval_every=3, keep_checkpoints=3)
@@ -100,6 +101,7 @@ def test_muon_learns_resumes_exactly_and_saves_a_plain_gpt2(
     assert model.config.model_type == "gpt2"
 
 
+@pytest.mark.slow  # two `accelerate launch` runs
 def test_accelerate_launch_pause_then_resume_matches(
     data: tuple[Path, Path], straight: Path, tmp_path: Path
 ) -> None:

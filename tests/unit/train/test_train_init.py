@@ -13,7 +13,7 @@ import pytest
 from gpt2zh.errors import UserError
 from gpt2zh.train.log import read_jsonl
 from gpt2zh.train.loop import train
-from train_fixtures import make_tokenizer, spec
+from helpers.train_fixtures import make_tokenizer, spec
 
 BASE = spec(max_steps=3, eval_every=3, checkpoint_every=3)
 

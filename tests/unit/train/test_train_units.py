@@ -17,7 +17,7 @@ from gpt2zh.train.loop import lr_at
 from gpt2zh.train.loss import next_token_loss
 from gpt2zh.train.mfu import PEAK_TFLOPS_BF16, flops_per_token, mfu
 from gpt2zh.train.model import ModelError, build_model, gpt2_config, padded_vocab, param_groups
-from train_fixtures import REPO
+from helpers import REPO
 
 T = {"lr": 1.0, "min_lr": 0.1, "warmup_steps": 10, "schedule": "cosine", "decay_fraction": 0.2}
 
