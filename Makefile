@@ -13,11 +13,12 @@ CORES  ?= all
 # Rules call the `gpt2zh` CLI: make the venv's scripts visible to Snakemake's jobs.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo data test test-deps test-fast lint bench clean help
+.PHONY: demo test test-fast test-deps lint bench clean help
 
 help:
 	@echo "make demo   - install into $(VENV) if needed, then build the data, train and evaluate the demo GPT-2 (snakemake --cores $(CORES) [train|eval])"
 	@echo "make test   - install if needed, then run every test (unit + Snakemake end-to-end)"
+	@echo "make test-fast - the quick loop while editing: every test not marked slow (no end-to-end runs)"
 	@echo "make test-deps - apt-get chromium + fonts-noto-cjk (report tests) and slurm-wlm, slurmdbd, mariadb-server, munge (SLURM tests), if missing"
 	@echo "make lint   - ruff, snakefmt --check, snakemake --lint"
 	@echo "make bench  - stage benchmarks on the default corpus (prints MB/s); scale: benchmarks/scale_check.py"
@@ -45,6 +46,11 @@ $(LMEVAL): $(STAMP)
 
 test: $(STAMP) $(LMEVAL) test-deps
 	$(BIN)/python -m pytest
+
+# The edit loop: every test not marked slow (the slow ones run Snakemake end to end, launch
+# training, or start a browser or a cluster).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 # The report tests render the pages in headless Chromium, with Noto Sans CJK for Chinese text; the
 # SLURM tests bring up a single-node cluster with accounting (tests/slurm/cluster.sh). Debian

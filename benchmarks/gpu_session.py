@@ -30,14 +30,14 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # train_fixtures: the training tests' data and curves
+sys.path.insert(0, str(REPO / "tests"))  # helpers.train_fixtures: training data and curves
 #: The packages the GPU image lacks: jsonschema and those of its dependencies it does not hold.
 CARRIED = ("jsonschema", "jsonschema-specifications", "referencing", "rpds-py")
 STEPS = 30
 
 
 def prepare(folder: Path, download: bool, steps: int = STEPS) -> None:
-    from train_fixtures import make_mix, make_tokenizer, spec
+    from helpers.train_fixtures import make_mix, make_tokenizer, spec
 
     folder.mkdir(parents=True, exist_ok=True)
     tok = make_tokenizer(folder / "tokenizer", vocab_size=300)
@@ -79,7 +79,7 @@ def _launch(
 
 
 def _gap(a: Path, b: Path) -> float | None:
-    from train_fixtures import curve
+    from helpers.train_fixtures import curve
 
     ca, cb = curve(a), curve(b)
     if not ca or [x[:2] for x in ca] != [x[:2] for x in cb]:

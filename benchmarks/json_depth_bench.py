@@ -37,7 +37,7 @@ CORPORA = {
 def _mb_per_s(data: bytes, limited: bool) -> float:
     stream: io.BufferedIOBase = io.BytesIO(data)
     if limited:
-        stream = io.BufferedReader(DepthLimit(stream), 1 << 20)  # type: ignore[arg-type]
+        stream = io.BufferedReader(DepthLimit(stream), 1 << 20)
     t0 = time.perf_counter()
     for _ in ijson.items(stream, "item"):
         pass
@@ -59,7 +59,7 @@ def throughput(repeats: int) -> None:
 
 def memory(levels: int) -> None:
     sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-    from test_extract import TEXT, extract
+    from helpers.extract import TEXT, extract
 
     deep = b'{"text": "x", "y": ' + b"[" * levels + b"]" * levels + b"}"
     data = b'[{"text": "a"}, ' + deep + b', {"text": "b"}]'

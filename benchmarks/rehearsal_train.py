@@ -7,7 +7,7 @@ thousand tokens on the mirror's generated text, not 32,768): sizes scale by byte
     python benchmarks/rehearsal_train.py --work /tmp/rehearsal --build   # builds it first
     python benchmarks/rehearsal_train.py --work /tmp/rehearsal           # an already built one
 
-`--build` does what tests/test_rehearsal.py does: a `--mb 0.2` Hub mirror on loopback
+`--build` does what tests/e2e/test_rehearsal.py does: a `--mb 0.2` Hub mirror on loopback
 (benchmarks/hub_mirror.py), then `snakemake` on pretrain-zh.yaml + benchmarks/rehearsal-ci.yaml
 with only HF_ENDPOINT pointing at it, then `gpt2zh plan` on the built mix's counts.
 
@@ -27,8 +27,9 @@ with `--until-step`, so the schedule is the real one. Three processes: a straigh
 a run SIGKILLed as soon as it logs a step after its first checkpoint (so the step after the
 checkpoint is lost and redone); its rerun, which resumes. The resumed run's loss curve and its
 final checkpoint (weights and AdamW state) must equal the straight run's exactly, the standard of
-tests/test_train.py. Printed: s/step, steps/s and tokens/s, checkpoint size on disk (model and
-optimizer), the peak RSS of each training process (wait4's ru_maxrss) and the resume time.
+tests/unit/train/test_train.py. Printed: s/step, steps/s and tokens/s, checkpoint size on disk
+(model and optimizer), the peak RSS of each training process (wait4's ru_maxrss) and the resume
+time.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 def build_rehearsal(work: Path, mb: float) -> None:
-    """Build pretrain-zh's data target against a loopback Hub mirror, as tests/test_rehearsal.py
+    """Build pretrain-zh's data target against a loopback Hub mirror, as tests/e2e/test_rehearsal.py
     does, into `work` (the mirror in `work/hub`)."""
     from hub_mirror import HubMirror, build
 
@@ -148,7 +149,7 @@ def records(out: Path) -> list[dict[str, Any]]:
 
 
 def curve(out: Path) -> list[tuple[int, str, float]]:
-    """(step, train.loss | val.loss, value) in order, as tests/train_fixtures.curve."""
+    """(step, train.loss | val.loss, value) in order, as tests/helpers/train_fixtures.curve."""
     return [
         (r["step"], k, r[k]) for r in records(out) for k in ("train.loss", "val.loss") if k in r
     ]

@@ -79,7 +79,7 @@ def local_input_files(spec):
     return input_files(spec) if spec["type"] == "local" else []
 
 
-# --- tokenizer, tokenize, mix (issue 5) ---
+# --- tokenizer, tokenize, mix ---
 from gpt2zh.mix.plan import mix_weights
 
 # Pretraining datasets with a weight (normalised); tokenizer sample and mix draw from these.

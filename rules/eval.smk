@@ -1,6 +1,6 @@
 # eval: validation bits per character of the trained model against the untrained model and a
 # character unigram, seeded samples with degeneration measures, and a next-line cloze task for
-# lm-evaluation-harness (issue 7). Not part of `all`: `snakemake eval` trains first if needed,
+# lm-evaluation-harness. Not part of `all`: `snakemake eval` trains first if needed,
 # then builds the run's report pages (rule report_run) from eval.json and the training log.
 
 from gpt2zh.cli import eval_spec

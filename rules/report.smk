@@ -1,6 +1,6 @@
 # report: one page per dataset from the stage stats, and an index over all datasets (rule all);
 # report_run: the same pages plus the model (eval results, training curves, samples) in
-# reports/<run>/, built after eval (issue 7). Pages and stats are wrapped in report() so that
+# reports/<run>/, built after eval. Pages and stats are wrapped in report() so that
 # `snakemake --report report.html` collects them.
 
 

@@ -1,4 +1,4 @@
-# train: GPT-2 with `accelerate launch` on the packed mix (issue 6). Declares only the final
+# train: GPT-2 with `accelerate launch` on the packed mix. Declares only the final
 # model's config.json: checkpoints live in results/train/<run>/checkpoints, which Snakemake does
 # not know about, so a failed or killed job never deletes them and a rerun resumes.
 

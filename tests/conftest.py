@@ -1,48 +1,27 @@
-"""Shared test helpers: the repository root and a way to run the real Snakemake workflow."""
+"""Fixtures shared by the tests, and the `slow` mark on everything under e2e/ (`make test-fast`
+leaves the end-to-end runs out). Helper code lives in the `helpers` package, which this folder
+on sys.path makes importable."""
 
 from __future__ import annotations
 
-import os
-import shlex
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).parent))  # test helper modules (loopback HTTP server)
+sys.path.insert(0, str(Path(__file__).parent))  # the `helpers` package
+
+from helpers import REPO
+from helpers.workflow import TINY, run_snakemake, tiny_workdir
+
+E2E = Path(__file__).parent / "e2e"
 
 
-def run_snakemake(
-    workdir: Path, *args: str, configfile: Path | None = None, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """Runs the repository's Snakefile in `workdir` as a user would, in a subprocess."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(workdir),
-        "--workflow-profile",
-        "none",
-        "--cores",
-        "2",
-        *args,
-        # last: --configfile takes several values and would swallow a target after it
-        "--configfile",
-        str(configfile or REPO / "config.yaml"),
-    ]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-        )
-    return proc
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every end-to-end test is slow: it runs Snakemake, training or a cluster for real."""
+    for item in items:
+        if item.path.is_relative_to(E2E):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -59,15 +38,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return work
 
 
-TINY = REPO / "workflow" / "configs" / "tiny.yaml"
-
-
-def tiny_workdir(tmp_path: Path) -> Path:
-    """A working directory holding the tiny corpus where tiny.yaml's local source expects it."""
-    shutil.copytree(REPO / "tests" / "data" / "tiny", tmp_path / "tests" / "data" / "tiny")
-    return tmp_path
-
-
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny data pipeline, run once per session by Snakemake. Tests may add to it (train,
@@ -81,48 +51,8 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(mix, tokenizer) of the training tests: five poems packed into 32-token rows; read only."""
-    from train_fixtures import make_mix, make_tokenizer
+    from helpers.train_fixtures import make_mix, make_tokenizer
 
     root = tmp_path_factory.mktemp("data")
     tok = make_tokenizer(root / "tokenizer")
     return make_mix(root / "mix", tok), root / "tokenizer"
-
-
-#: What a clone holds that Snakemake reads (the rest, src/ and tests/, is the installed package).
-PROJECT_FILES = ("Snakefile", "config.yaml", "rules", "workflow", "profiles")
-
-
-def project_copy(dest: Path, config: Path | None = None) -> Path:
-    """`dest` laid out as the project folder a user has cloned, so that commands run in it
-    exactly as README.md writes them (the workflow profile included); `config` replaces
-    config.yaml."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in PROJECT_FILES:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, dirs_exist_ok=True)
-        else:
-            shutil.copy2(src, dest / name)
-    if config is not None:
-        shutil.copy2(config, dest / "config.yaml")
-    return dest
-
-
-def run_as_written(
-    project: Path, command: str, *, check: bool = True, timeout: float = 900
-) -> subprocess.CompletedProcess[str]:
-    """Runs `command` (a line of README.md) word for word in `project`, with the venv's scripts
-    (snakemake, gpt2zh) first on PATH, as after `source .venv/bin/activate`."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run(
-        shlex.split(command),
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{command} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc

@@ -558,7 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and count the documents and characters changed.",
     )
 
-    # --- dedup (issue 4): subcommands added here ---
+    # --- dedup: four steps, each its own job ---
     p = sub.add_parser(
         "dedup",
         help="exact + MinHash near-duplicate removal across datasets (4 steps)",
@@ -616,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", type=Path, required=True, help="output shard (.parquet)")
     d.set_defaults(func=cmd_dedup_filter, per_shard=True)
 
-    # --- tokenizer, tokenize, count, mix (issue 5): subcommands added here ---
+    # --- tokenizer, tokenize, count, mix ---
     _add_token_stages(sub)
 
     p = sub.add_parser(
@@ -666,10 +666,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--log", type=Path, help="the run's training log.jsonl (read if it exists)")
     r.set_defaults(func=cmd_report_run)
 
-    # --- train, plan (issue 6) ---
+    # --- train, launch, plan ---
     _add_train(sub)
 
-    # --- eval (issue 7) ---
+    # --- eval ---
     _add_eval(sub)
     return parser
 

@@ -32,13 +32,10 @@ class ConfigError(UserError):
 
 
 def schema_path() -> Path:
-    """The schema lives in workflow/schemas (the product layout); wheels carry a copy."""
-    repo_copy = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / SCHEMA_NAME
-    if repo_copy.exists():
-        return repo_copy
-    from importlib import resources
-
-    return Path(str(resources.files("gpt2zh") / SCHEMA_NAME))
+    """The schema lives in workflow/schemas (the product layout, where the Snakefile validates
+    with it). The package holds a symlink to it, which a wheel build copies as a file, so an
+    installed (non-editable) package finds the same schema next to this module."""
+    return Path(__file__).with_name(SCHEMA_NAME)
 
 
 @cache

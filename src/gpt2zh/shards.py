@@ -169,8 +169,3 @@ def iter_docs(path: str | Path, batch_size: int = 8192) -> Iterator[Doc]:
         for batch in pf.iter_batches(batch_size=batch_size, columns=DOC_SCHEMA.names):
             cols = batch.to_pydict()
             yield from map(Doc, cols["id"], cols["text"], cols["dataset"], cols["meta"])
-
-
-def count_docs(path: str | Path) -> int:
-    with pq.ParquetFile(path) as pf:
-        return pf.metadata.num_rows

@@ -54,8 +54,6 @@ _OTHER_RANGES = (
     (0xE0000, 0xE0FFF),  # tags, variation selectors supplement (ideographic variants)
 )
 
-_MASK64 = (1 << 64) - 1
-
 
 @cache
 def class_table() -> np.ndarray:

@@ -82,8 +82,3 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
             k *= m
             k ^= k >> np.uint64(29)
     return k
-
-
-def jaccard_estimate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Row-wise share of equal hash values (datasketch's `MinHash.jaccard`)."""
-    return (x == y).mean(axis=-1)

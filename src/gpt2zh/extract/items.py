@@ -43,7 +43,7 @@ def parse_filters(paths: Sequence[str]) -> list[ItemFilter]:
                 f"drop_items path {path!r}: write list[].flag (one [] then the item's field)"
             )
         cut = steps.index(EACH)
-        grouped.setdefault(tuple(steps[:cut]), []).append(tuple(steps[cut + 1 :]))  # type: ignore[arg-type]
+        grouped.setdefault(tuple(steps[:cut]), []).append(tuple(steps[cut + 1 :]))
     return [ItemFilter(lst, tuple(flags), ".".join(lst) + "[]") for lst, flags in grouped.items()]
 
 

@@ -163,7 +163,7 @@ class _Run:
                 chars += len(text)
                 out.ns.append(n)
                 if out.metas is not None:
-                    meta = seg.metas[i]  # type: ignore[index]
+                    meta = seg.metas[i]
                     try:
                         meta.encode("utf-8")
                     except UnicodeEncodeError:  # keep the doc; escape the meta as ASCII JSON
@@ -232,7 +232,7 @@ class _Run:
         piece = (lo, hi) != (0, SPAN)
         owned = 0
         if items.__class__ is list and not job.may_have_controls and not piece:
-            count = self._whole_file(relpath, reader, meta, items, quick_chars)  # type: ignore[arg-type]
+            count = self._whole_file(relpath, reader, meta, items, quick_chars)
             if count is not None:
                 return count
         fast = reader.template.fast
@@ -300,7 +300,7 @@ class _Run:
             texts.append(text)
             ns.append(n)
             if not simple_meta:
-                metas.append(meta.build(n, rec))  # type: ignore[union-attr]
+                metas.append(meta.build(n, rec))
             batch_chars += size
             if batch_chars >= batch_chars_max or len(texts) >= batch_docs:
                 self.batch_chars = batch_chars

@@ -180,7 +180,7 @@ class ChunkStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, b: bytearray | memoryview) -> int:
         while self._pos >= len(self._cur):
             chunk = next(self._chunks, None)
             if chunk is None:
@@ -229,10 +229,10 @@ def open_decompressed(
     try:
         head = os.pread(raw.fileno(), 4, 0) if setting == "auto" else None
     except OSError:  # not a regular file (a pipe): peek through a buffer instead
-        raw = io.BufferedReader(raw)  # type: ignore[assignment]
-        head = raw.peek(4)[:4]  # type: ignore[attr-defined]
+        raw = io.BufferedReader(raw)
+        head = raw.peek(4)[:4]
     compression = resolve_compression(setting, path, relpath, head)
-    return raw, _decompressed(raw, compression), compression  # type: ignore[return-value]
+    return raw, _decompressed(raw, compression), compression
 
 
 def _decompressed(raw: BinaryIO, compression: str) -> Iterator[bytes]:

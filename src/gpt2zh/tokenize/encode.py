@@ -147,9 +147,3 @@ def encode_shard(
         nbytes / max(stats["seconds"], 1e-9) / 1e6,
     )
     return stats
-
-
-def read_token_shard(path: str | Path) -> pa.Table:
-    """The whole token shard, memory-mapped (zero-copy)."""
-    with pa.memory_map(str(path)) as source:
-        return pa.ipc.open_file(source).read_all()

@@ -13,9 +13,9 @@ alone once, at load, with tiktoken's loop (no whole-piece shortcut): a token who
 in itself through merge pairs only is *clean*. When every token of a document is clean,
 tiktoken took only merge pairs, in HF's order, and stopped where HF stops, so the ids are HF's.
 A document holding an unclean token is re-encoded with HF (none of the tokenizers trained on
-the default corpus, 2k-32k vocab, zh or GPT-2 regex, has one). tests/test_tokenize_fast.py,
-`verify` and `benchmarks/tokenize_bench.py --verify` check identity on the corpus, on
-adversarial text, and the split regex on every code point.
+the default corpus, 2k-32k vocab, zh or GPT-2 regex, has one).
+tests/unit/tokenize/test_tokenize_fast.py, `verify` and `benchmarks/tokenize_bench.py --verify`
+check identity on the corpus, on adversarial text, and the split regex on every code point.
 
 A batch is encoded in one tiktoken call, texts joined by the EOS special token (tiktoken cuts
 at special tokens before the regex, so each text is split alone, as HF does), which gives the

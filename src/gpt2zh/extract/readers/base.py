@@ -206,8 +206,8 @@ def unknown_encoding(opened: Opened, drain: bool = True) -> list[Any]:
 def utf8_stream(opened: Opened, dec: Decoding) -> tuple[io.BufferedReader, Decoding]:
     """Codecs that are not ASCII-compatible (UTF-16, ...) are transcoded to UTF-8 up front."""
     if dec.ascii_compatible:
-        return opened.stream, dec  # type: ignore[return-value]
-    chunks = transcode_to_utf8(opened.stream, dec.codec)  # type: ignore[arg-type]
+        return opened.stream, dec
+    chunks = transcode_to_utf8(opened.stream, dec.codec)
     return io.BufferedReader(ChunkStream(chunks), buffer_size=READ_CHUNK), UTF8
 
 

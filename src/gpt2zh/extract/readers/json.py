@@ -183,7 +183,7 @@ def _json_stream(
     def reopen() -> Any:
         opened = Opened(job.path, job.reader.get("compression", "auto"), job.relpath)
         if job.decoding is not None and not job.decoding.is_utf8:
-            chunks = transcode_to_utf8(opened.stream, job.decoding.codec)  # type: ignore[arg-type]
+            chunks = transcode_to_utf8(opened.stream, job.decoding.codec)
             return contextlib.closing(io.BufferedReader(ChunkStream(chunks, opened), READ_CHUNK))
         return opened.stream
 

@@ -87,7 +87,7 @@ def _needed_columns(reader: Mapping[str, Any]) -> set[str]:
     for line in parse_template(reader["text"]):
         for seg in line:
             if not isinstance(seg, str) and seg.steps:
-                out.add(seg.steps[0])  # type: ignore[arg-type]
+                out.add(seg.steps[0])
     for path in reader.get("meta", []):
         steps = parse_path(path)
         if steps and steps[0] is not None:
