@@ -168,7 +168,7 @@ def setup(
     set_seed(s.seed, device_specific=True)
     flops_per_token = model_flops_per_token(model, data.seq_len)
     tokens_per_step = data.train.global_batch * s.grad_accum * data.seq_len
-    max_steps = s.max_steps or math.ceil(s.tokens / tokens_per_step)  # from_spec: one is set
+    max_steps = s.steps(tokens_per_step)
 
     sharded = acc.distributed_type == DistributedType.FSDP
     optimizer = build_optimizer(model, s, acc.device, sharded=sharded)
@@ -302,7 +302,7 @@ def fit(
     if run.step == 0:
         run.log.record(0, **{"val.loss": evaluate(run.model, run.val, acc), "tokens": 0})
         run.log.progress(0)
-    sync_every = max(1, min(s.log_every, SYNC_EVERY_MAX))
+    sync_every = min(s.log_every, SYNC_EVERY_MAX)
     pin = acc.device.type == "cuda"  # from pinned memory the copy to the GPU runs async
     losses: list[torch.Tensor] = []  # since the last sync, still on the device
     window_tokens, window_s = 0, 0.0  # since the last log record: its tokens/s

@@ -13,6 +13,7 @@ as written, so a run that resumes an older run's checkpoints sees the same finge
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 from collections.abc import Mapping
 from pathlib import Path
@@ -73,6 +74,13 @@ class TrainSettings:
         if settings.max_steps is None and settings.tokens is None:
             raise UserError("train: set max_steps or tokens (both are null)")
         return settings
+
+    def steps(self, tokens_per_step: int) -> int:
+        """Optimizer steps of the run: `max_steps`, or as many as `tokens` takes."""
+        if self.max_steps is not None:
+            return self.max_steps
+        assert self.tokens is not None  # from_spec refuses both null
+        return math.ceil(self.tokens / tokens_per_step)
 
 
 def _typed(key: str, hint: Any, value: Any) -> Any:
