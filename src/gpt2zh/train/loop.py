@@ -89,7 +89,7 @@ def train(
 class Run:
     """What `setup` builds for `fit` and `finish`; `step`, `tokens` and `elapsed_s` move on."""
 
-    s: TrainSettings
+    settings: TrainSettings
     acc: Accelerator
     tokenizer: Any
     data: Data
@@ -205,7 +205,7 @@ def setup(
         },
     )
     return Run(
-        s=s,
+        settings=s,
         acc=acc,
         tokenizer=tokenizer,
         data=data,
@@ -298,7 +298,7 @@ def fit(
 
     The host syncs with the device only at steps that log, evaluate or save, and every
     `SYNC_EVERY_MAX` steps: in between the GPU runs ahead while the next batch is queued."""
-    s, acc = run.s, run.acc
+    s, acc = run.settings, run.acc
     if run.step == 0:
         run.log.record(0, **{"val.loss": evaluate(run.model, run.val, acc), "tokens": 0})
         run.log.progress(0)
@@ -421,6 +421,8 @@ def check_finite(values: list[float], step: int, checkpoints: Path) -> None:
 def log_train(
     run: Run, loss: float, lr: float, norm: torch.Tensor | None, tokens_per_s: float
 ) -> None:
+    """The step's train record: its loss over all processes, the LR it ran with, its grad norm,
+    and tokens/s and MFU since the previous record."""
     run.log.record(
         run.step,
         **{
@@ -461,7 +463,7 @@ def finish(run: Run) -> dict[str, Any]:
         "flops_per_token": run.flops_per_token,
     }
     # every process generates (under FSDP each forward gathers the weights from all of them)
-    summary["samples"] = samples(model, run.tokenizer, run.s, acc)
+    summary["samples"] = samples(model, run.tokenizer, run.settings, acc)
     weights, _ = full_state(model, acc.unwrap_model(model))
     if acc.is_main_process:
         acc.unwrap_model(model).save_pretrained(out_dir / "model", state_dict=weights)
