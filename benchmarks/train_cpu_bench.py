@@ -40,6 +40,7 @@ from gpt2zh.train import loop
 from gpt2zh.train.data import open_data
 from gpt2zh.train.loop import lr_at
 from gpt2zh.train.model import padded_vocab
+from gpt2zh.train.settings import TrainSettings
 from train_gpu import RefGPT
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,16 +48,16 @@ REPO = Path(__file__).resolve().parent.parent
 
 def reference(spec: dict[str, Any], mix: Path, tokenizer: Path, threads: int) -> float:
     """Trains the reference for `max_steps` steps; returns tokens/s over the training steps."""
-    m, t = spec["model"], spec["train"]
+    m, s = spec["model"], TrainSettings.from_spec(spec["train"])
     torch.set_num_threads(threads)
-    torch.manual_seed(int(t["seed"]))
+    torch.manual_seed(s.seed)
     tok = AutoTokenizer.from_pretrained(str(tokenizer))
     data = open_data(
         mix,
         vocab_size=len(tok),
         eos_id=tok.eos_token_id,
-        batch_size=int(t["batch_size"]),
-        seed=int(t["seed"]),
+        batch_size=s.batch_size,
+        seed=s.seed,
         rank=0,
         world_size=1,
         check=False,
@@ -67,29 +68,29 @@ def reference(spec: dict[str, Any], mix: Path, tokenizer: Path, threads: int) ->
     other = [p for p in model.parameters() if p.dim() < 2 or p is model.wte.weight]
     opt = torch.optim.AdamW(
         [
-            {"params": decay, "weight_decay": float(t["weight_decay"])},
+            {"params": decay, "weight_decay": s.weight_decay},
             {"params": other, "weight_decay": 0.0},
         ],
-        lr=float(t["lr"]),
-        betas=(float(t["beta1"]), float(t["beta2"])),
-        eps=float(t["eps"]),
+        lr=s.lr,
+        betas=(s.beta1, s.beta2),
+        eps=s.eps,
     )
-    steps, accum, every = int(t["max_steps"]), int(t["grad_accum"]), int(t["log_every"])
+    steps, accum, every = s.max_steps, s.grad_accum, s.log_every
     model.train()
     t0 = time.process_time()
     for it in range(steps):
         for group in opt.param_groups:
-            group["lr"] = lr_at(it, t, steps)
+            group["lr"] = lr_at(it, s, steps)
         for _ in range(accum):
             loss = model(data.train.next_batch()) / accum
             loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), float(t["grad_clip"]))
+        torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
         if (it + 1) % every == 0 or it + 1 == steps:
             loss.item()  # nanoGPT reads the loss at log steps only
     dt = time.process_time() - t0
-    return steps * accum * int(t["batch_size"]) * data.seq_len / dt
+    return steps * accum * s.batch_size * data.seq_len / dt
 
 
 def ours(spec: dict[str, Any], mix: Path, tokenizer: Path, threads: int) -> float:

@@ -24,7 +24,7 @@ import random
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,7 @@ LAYOUT_KEYS = frozenset({"gpus", "accelerate_config", "batch_size", "grad_accum"
 
 
 def run_fingerprint(
-    spec: dict[str, Any], mix_dir: Path, tokenizer_dir: Path, world_size: int = 1
+    spec: Mapping[str, Any], mix_dir: Path, tokenizer_dir: Path, world_size: int = 1
 ) -> str:
     """What a checkpoint belongs to: the model and training settings, the mixed shards (their
     sha256 from the manifest) and the tokenizer. Another fingerprint is another run."""
@@ -194,6 +194,7 @@ class Checkpoints:
 
     def __init__(self, root: Path, accelerator: Any, keep: int, fingerprint: str) -> None:
         self.root, self.acc, self.keep = Path(root), accelerator, keep
+        self.fingerprint = fingerprint  # what every checkpoint saved here records
         if self.acc.is_main_process:
             self._set_aside_foreign(fingerprint)
             self.root.mkdir(parents=True, exist_ok=True)

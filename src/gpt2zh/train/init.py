@@ -26,24 +26,23 @@ KEY = "train.init_from"
 
 
 def initial_model(
-    spec: Mapping[str, Any],
+    m: Mapping[str, Any],
+    init_from: Path | None,
     tokenizer: PreTrainedTokenizerBase,
     *,
     seq_len: int,
     eos_id: int,
     device: torch.device,
 ) -> GPT2LMHeadModel:
-    """The step-0 model: built from `spec["model"]`, or loaded from `train.init_from`."""
-    m, init_from = spec["model"], spec["train"].get("init_from")
-    if not init_from:
+    """The step-0 model: built from the `model:` block `m`, or loaded from `init_from`."""
+    if init_from is None:
         config = gpt2_config(m, vocab_size=len(tokenizer), seq_len=seq_len, eos_id=eos_id)
         return build_model(config, m["attention"], device)
-    folder = Path(init_from)
-    config = _pretrained_config(folder)
-    _check_tokenizer(folder, tokenizer, config)
+    config = _pretrained_config(init_from)
+    _check_tokenizer(init_from, tokenizer, config)
     if seq_len > config.n_positions:
         raise ModelError(
-            f"{KEY}: {folder} attends over {config.n_positions} positions, shorter than "
+            f"{KEY}: {init_from} attends over {config.n_positions} positions, shorter than "
             f"mix.seq_len ({seq_len}); rebuild the mix with seq_len <= {config.n_positions}"
         )
     # the architecture is the folder's; dropout is a training choice, so the config's applies
@@ -51,9 +50,9 @@ def initial_model(
     config.resid_pdrop = config.embd_pdrop = config.attn_pdrop = p
     impl = pick_attention(m["attention"], device)
     model = GPT2LMHeadModel.from_pretrained(
-        str(folder), config=config, attn_implementation=impl, torch_dtype=torch.float32
+        str(init_from), config=config, attn_implementation=impl, torch_dtype=torch.float32
     )
-    log_shape(model, f"GPT-2 from {folder} (its n_layer, n_embd, n_head; attention {impl})")
+    log_shape(model, f"GPT-2 from {init_from} (its n_layer, n_embd, n_head; attention {impl})")
     return model
 
 

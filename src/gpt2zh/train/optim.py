@@ -10,13 +10,14 @@ checkpoints unchanged).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from gpt2zh.errors import UserError
 from gpt2zh.train.model import param_groups
+from gpt2zh.train.settings import TrainSettings
 
 
 class MuonAdamW(torch.optim.Optimizer):
@@ -62,18 +63,14 @@ class MuonAdamW(torch.optim.Optimizer):
 
 
 def build_optimizer(
-    model: torch.nn.Module, t: Mapping[str, Any], device: torch.device, *, sharded: bool
+    model: torch.nn.Module, s: TrainSettings, device: torch.device, *, sharded: bool
 ) -> torch.optim.Optimizer:
     """`train.optimizer` for `model`; `sharded` (FSDP) rules Muon out (it needs whole matrices)."""
-    groups = param_groups(model, float(t["weight_decay"]))
+    groups = param_groups(model, s.weight_decay)
     cuda = device.type == "cuda"
     # CUDA: one fused kernel; CPU: foreach (one op per kind over all tensors, not per tensor)
-    adamw = {
-        "lr": float(t["lr"]),
-        "betas": (float(t["beta1"]), float(t["beta2"])),
-        "eps": float(t["eps"]),
-    }
-    if t["optimizer"] == "adamw":
+    adamw = {"lr": s.lr, "betas": (s.beta1, s.beta2), "eps": s.eps}
+    if s.optimizer == "adamw":
         return torch.optim.AdamW(groups, **adamw, fused=cuda, foreach=not cuda)
     if sharded:
         raise UserError(
@@ -84,7 +81,7 @@ def build_optimizer(
     return MuonAdamW(
         matrices["params"],
         [rest],
-        weight_decay=float(t["weight_decay"]),
+        weight_decay=s.weight_decay,
         foreach=not cuda,
         **adamw,
     )

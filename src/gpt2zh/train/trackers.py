@@ -19,15 +19,16 @@ from accelerate import Accelerator
 from accelerate.tracking import get_available_trackers
 
 from gpt2zh.errors import UserError
+from gpt2zh.train.settings import TrainSettings
 
 #: pip package that provides each tracker, for the error when it is missing
 PACKAGES = {"comet_ml": "comet-ml", "dvclive": "dvclive", "aim": "aim"}
 
 
-def accelerator_kwargs(t: Mapping[str, Any], out_dir: Path) -> dict[str, Any]:
+def accelerator_kwargs(s: TrainSettings, out_dir: Path) -> dict[str, Any]:
     """`log_with` and `project_dir` for `Accelerator(...)`; refuses a tracker that is not
     installed (accelerate would silently drop it)."""
-    names = list(t.get("trackers") or [])
+    names = list(s.trackers)
     if not names:
         return {}
     available = {str(name) for name in get_available_trackers()}
@@ -67,15 +68,16 @@ class TrackedLog:
         return getattr(self._runlog, name)
 
 
-def with_trackers(runlog: Any, acc: Accelerator, spec: Mapping[str, Any], run: str) -> Any:
+def with_trackers(
+    runlog: Any, acc: Accelerator, s: TrainSettings, spec: Mapping[str, Any], run: str
+) -> Any:
     """`runlog` as is without trackers; else the trackers started (config: the model and train
-    settings) and a TrackedLog."""
-    t = spec["train"]
-    if not t.get("trackers"):
+    blocks of `spec`, as written) and a TrackedLog."""
+    if not s.trackers:
         return runlog
     acc.init_trackers(
-        str(t["tracker_project"]),
-        config=_flat({"model": spec["model"], "train": t}),
+        s.tracker_project,
+        config=_flat({"model": spec["model"], "train": spec["train"]}),
         init_kwargs={"wandb": {"name": run}},
     )
     return TrackedLog(runlog, acc)

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from gpt2zh.config import load_config
+from gpt2zh.errors import UserError
 from gpt2zh.train import plan as pl
 from gpt2zh.train.log import RunLog
 from gpt2zh.train.loop import lr_at
 from gpt2zh.train.loss import next_token_loss
 from gpt2zh.train.mfu import PEAK_TFLOPS_BF16, flops_per_token, mfu
 from gpt2zh.train.model import ModelError, build_model, gpt2_config, padded_vocab, param_groups
+from gpt2zh.train.settings import TrainSettings
 from helpers import REPO
+from helpers.train_fixtures import spec
 
-T = {"lr": 1.0, "min_lr": 0.1, "warmup_steps": 10, "schedule": "cosine", "decay_fraction": 0.2}
+T = TrainSettings.from_spec(
+    spec(lr=1.0, min_lr=0.1, warmup_steps=10, schedule="cosine", decay_fraction=0.2)["train"]
+)
 
 
 def test_cosine_schedule_warms_up_then_decays_to_min_lr() -> None:
@@ -30,10 +37,34 @@ def test_cosine_schedule_warms_up_then_decays_to_min_lr() -> None:
 
 
 def test_wsd_schedule_is_stable_then_decays_linearly() -> None:
-    w = {**T, "schedule": "wsd"}
+    w = dataclasses.replace(T, schedule="wsd")
     assert [lr_at(i, w, 100) for i in (10, 50, 80)] == [1.0, 1.0, 1.0]
     assert lr_at(90, w, 100) == pytest.approx(0.1 + 0.9 * 10 / 20)
     assert lr_at(100, w, 100) == pytest.approx(0.1)
+
+
+def test_train_settings_are_read_once_with_their_types() -> None:
+    s = TrainSettings.from_spec(spec(lr=1, trackers=["wandb"], init_from="runs/base")["train"])
+    assert type(s.lr) is float and s.lr == 1.0  # YAML writes `lr: 1` as an int
+    assert s.trackers == ("wandb",) and s.init_from == Path("runs/base")
+    assert type(s.sample_prompts) is tuple
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.lr = 2.0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"optimizer": "sgd"}, r"train.optimizer: 'sgd' is not one of adamw, muon"),
+        ({"seed": None}, r"train.seed: null is not allowed"),
+        ({"max_steps": None, "tokens": None}, r"train: set max_steps or tokens"),
+    ],
+)
+def test_bad_train_settings_name_the_key(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        TrainSettings.from_spec({**spec()["train"], **change})
+    with pytest.raises(UserError, match=r"train.log_every: missing"):
+        TrainSettings.from_spec({k: v for k, v in spec()["train"].items() if k != "log_every"})
 
 
 def test_next_token_loss_and_its_gradient_equal_cross_entropy() -> None:
