@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from benchlib import CACHE, add_corpus_arg, corpus_root, peer_python
 
 REPO = Path(__file__).resolve().parents[1]
@@ -242,7 +243,7 @@ def run_ours(cfg_path: Path, cfg: dict[str, Any], work: Path, cores: int) -> dic
         "--",
         *targets,
     ]
-    print("ours:", shlex.join(cmd[:1] + ["--cores", str(cores), "..."]), flush=True)
+    print("ours:", shlex.join([*cmd[:1], "--cores", str(cores), "..."]), flush=True)
     wall, cpu = _measure(cmd, env, work / "snakemake.log")
     jobs = []
     for line in times.read_text().splitlines():
@@ -305,7 +306,7 @@ def _plan(cfg: dict[str, Any], args: argparse.Namespace, tokenizer: Path) -> dic
                 "heads": f[:-1],
                 "body": f[-1],
             }
-            for r, f in zip(spec["read"], fields)
+            for r, f in zip(spec["read"], fields, strict=True)
         ]
         filters[name] = resolve(spec["lang"], spec["clean"]["filters"])
         if spec["script"] in ("traditional", "mixed"):
@@ -378,7 +379,8 @@ def report(ours: dict[str, Any], theirs: dict[str, Any], cores: int) -> None:
     print(f"(not compared: our BPE tokenizer training, {tc:.1f} CPU-s, {tw:.1f} s wall)")
     print("\nwall seconds: ours per stage (clock time covered by its jobs):")
     print("  " + ", ".join(f"{r} {w:.1f}" for r, w in ours["walls"].items()))
-    print("datatrove per executor run: " + ", ".join(f"{s} {w:.1f}" for s, w in theirs["walls"].items()))
+    runs = ", ".join(f"{s} {w:.1f}" for s, w in theirs["walls"].items())
+    print(f"datatrove per executor run: {runs}")
     print(f"\n{'':<10} {'wall s':>8} {'CPU s':>8}")
     print(f"{'ours':<10} {ours['wall']:8.1f} {ours['cpu']:8.1f}   ({ours['shards']} shards)")
     print(f"{'datatrove':<10} {theirs['wall']:8.1f} {theirs['cpu']:8.1f}")

@@ -325,7 +325,8 @@ def pipeline(plan: dict[str, Any], stage: str) -> tuple[list[PipelineStep], int]
 
 
 def main() -> None:
-    plan = json.loads(open(sys.argv[1], encoding="utf-8").read())
+    with open(sys.argv[1], encoding="utf-8") as f:
+        plan = json.load(f)
     stage = sys.argv[2]
     steps, tasks = pipeline(plan, stage)
     LocalPipelineExecutor(
