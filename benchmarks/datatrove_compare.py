@@ -123,6 +123,13 @@ def main() -> int:
         default=None,
         help="datatrove tasks of the per-document stages (default: our total shard count)",
     )
+    ap.add_argument(
+        "--shards",
+        default="",
+        metavar="NAME=N,...",
+        help="override datasets' shards (the issue's 17-shard layout: "
+        "tang=4,song_shi=6,tang_yuding=4,songci=2,classics=1)",
+    )
     ap.add_argument("--max-files", type=int, default=None, help="(development) files per glob")
     args = ap.parse_args()
     root = corpus_root(ap, args).resolve()
@@ -132,7 +139,8 @@ def main() -> int:
     if args.work.exists():
         shutil.rmtree(args.work)
     args.work.mkdir(parents=True)
-    cfg_path, cfg = _our_config(args.config, root, args.work, args.max_files)
+    shards = {k: int(v) for k, v in (p.split("=") for p in args.shards.split(",") if p)}
+    cfg_path, cfg = _our_config(args.config, root, args.work, args.max_files, shards)
     files, mb = _corpus_size(cfg)
     print(f"corpus: {files} files, {mb:.1f} MB of JSON under {args.work / 'corpus'}", flush=True)
 
@@ -172,7 +180,7 @@ def _measure(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float, flo
 
 
 def _our_config(
-    path: Path, root: Path, work: Path, max_files: int | None
+    path: Path, root: Path, work: Path, max_files: int | None, shards: dict[str, int]
 ) -> tuple[Path, dict[str, Any]]:
     """The config with its source on WORK/corpus: hard links of the files its readers name."""
     sys.path.insert(0, str(REPO / "src"))
@@ -180,6 +188,8 @@ def _our_config(
     from gpt2zh.globs import as_list
 
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for name, n in shards.items():
+        raw["datasets"][name]["shards"] = n
     corpus = work / "corpus"
     for ds in raw["datasets"].values():
         for reader in ds["read"]:
@@ -266,7 +276,11 @@ def run_ours(cfg_path: Path, cfg: dict[str, Any], work: Path, cores: int) -> dic
     job_cpu = sum(c for _, _, _, c in jobs)
     cpu_rows["scheduler (snakemake)"] = cpu - job_cpu
     counts["scheduler (snakemake)"] = 1
+    extracted = [
+        json.loads(p.read_text()) for p in (work / "results" / "extract").glob("*/*.stats.json")
+    ]
     return {
+        "text": (sum(x["bytes_out"] for x in extracted), sum(x["docs_out"] for x in extracted)),
         "wall": wall - tok_wall,
         "cpu": cpu - tok_cpu,
         "rows": dict(cpu_rows),
@@ -363,6 +377,8 @@ def run_datatrove(python: Path, plan: dict[str, Any], work: Path) -> dict[str, A
 
 
 def report(ours: dict[str, Any], theirs: dict[str, Any], cores: int) -> None:
+    nbytes, docs = ours["text"]
+    print(f"\ntext extracted: {nbytes / 1e6:.1f} MB, {docs:,} documents")
     print(f"\nCPU seconds per function (per process, /usr/bin/time style), {cores} cores")
     print(f"{'function':<28} {'ours':>8} {'jobs':>5} {'datatrove':>10} {'ratio':>7}")
     extra = sorted(set(ours["rows"]) - set(ROWS))
