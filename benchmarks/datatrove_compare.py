@@ -279,7 +279,11 @@ def run_ours(cfg_path: Path, cfg: dict[str, Any], work: Path, cores: int) -> dic
     extracted = [
         json.loads(p.read_text()) for p in (work / "results" / "extract").glob("*/*.stats.json")
     ]
+    deduped = [
+        json.loads(p.read_text()) for p in (work / "results" / "dedup").glob("*/*.stats.json")
+    ]
     return {
+        "dedup": (sum(x["docs_in"] for x in deduped), sum(x["docs_out"] for x in deduped)),
         "text": (sum(x["bytes_out"] for x in extracted), sum(x["docs_out"] for x in extracted)),
         "wall": wall - tok_wall,
         "cpu": cpu - tok_cpu,
@@ -373,12 +377,35 @@ def run_datatrove(python: Path, plan: dict[str, Any], work: Path) -> dict[str, A
                 rows[row] += sec
                 steps += sec
         rows["start-up outside steps"] += c - steps
-    return {"wall": wall, "cpu": cpu, "rows": dict(rows), "walls": walls}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "rows": dict(rows),
+        "walls": walls,
+        "dedup": _dt_dedup_counts(work),
+    }
+
+
+def _dt_dedup_counts(work: Path) -> tuple[int, int]:
+    """(documents into the MinHash filter, documents it kept), from datatrove's own stats; stops
+    the benchmark if the filter did not read back every document the docs stage wrote."""
+
+    def step_stats(stage: str, prefix: str) -> dict[str, Any]:
+        steps = json.loads((work / "logs" / stage / "stats.json").read_text())
+        return next(s["stats"] for s in steps if s["name"].startswith(prefix))
+
+    written = step_stats("docs", "💽 - WRITER")["total"]
+    dedup = step_stats("filter", "🫂 - DEDUP")
+    if dedup.get("total") != written:
+        sys.exit(f"datatrove's filter read {dedup.get('total')} documents of {written} written")
+    return written, dedup["forwarded"]
 
 
 def report(ours: dict[str, Any], theirs: dict[str, Any], cores: int) -> None:
     nbytes, docs = ours["text"]
     print(f"\ntext extracted: {nbytes / 1e6:.1f} MB, {docs:,} documents")
+    for side, (n_in, n_out) in (("ours", ours["dedup"]), ("datatrove", theirs["dedup"])):
+        print(f"into dedup, {side}: {n_in:,} documents, {n_in - n_out:,} dropped as duplicates")
     print(f"\nCPU seconds per function (per process, /usr/bin/time style), {cores} cores")
     print(f"{'function':<28} {'ours':>8} {'jobs':>5} {'datatrove':>10} {'ratio':>7}")
     extra = sorted(set(ours["rows"]) - set(ROWS))

@@ -247,12 +247,11 @@ class RankParquet(PipelineStep):
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         import pyarrow.parquet as pq
 
-        path = os.path.join(self.folder, f"{rank:05d}.parquet")
-        if not os.path.exists(path):
-            return
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=10000):
-            for row in batch.to_pylist():
-                yield Document(text=row["text"], id=row["id"], metadata=row["metadata"])
+        # ParquetWriter numbers the files it rolls over to: 000_00007.parquet, 001_00007.parquet
+        for path in sorted(glob.glob(os.path.join(self.folder, f"[0-9]*_{rank:05d}.parquet"))):
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=10000):
+                for row in batch.to_pylist():
+                    yield Document(text=row["text"], id=row["id"], metadata=row["metadata"])
 
 
 def _minhash(plan: dict[str, Any]) -> MinhashConfig:
