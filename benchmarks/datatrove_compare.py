@@ -2,11 +2,12 @@
 
     python benchmarks/datatrove_compare.py PATH/TO/chinese-poetry/package [--cores 2]
 
-Corpus: every poem collection and the classics of the chinese-poetry@2.0.1 npm package (the
-folder `npm pack chinese-poetry@2.0.1` unpacks to; `make bench` downloads it through the
-pipeline to results/download/chinese_poetry/files), as configured in benchmarks/poetry-all.yaml.
-The script hard-links the files that config reads into WORK/corpus, and both sides read exactly
-those files.
+Corpus: every poem collection and the classics of the chinese-poetry@2.0.1 npm package, as
+configured in benchmarks/poetry-all.yaml (86 MB of text, 390k documents). Get the whole package
+with `npm pack chinese-poetry@2.0.1 && tar xzf chinese-poetry-2.0.1.tgz` (it unpacks to
+package/); the default config's download holds only part of it, and the script stops naming the
+first file pattern that matches nothing. It hard-links the files the config reads into
+WORK/corpus, and both sides read exactly those files.
 
 Ours: the real `snakemake --cores N` on poetry-all.yaml (a config a user would write for ~90 MB
 on 2 cores), from the download rule to the token shards. Datatrove: the closest equivalent
@@ -194,7 +195,10 @@ def _our_config(
     for ds in raw["datasets"].values():
         for reader in ds["read"]:
             for pattern in as_list(reader["files"]):
-                for src in sorted(root.glob(pattern))[:max_files]:
+                found = sorted(root.glob(pattern))
+                if not found:
+                    sys.exit(f"no file under {root} matches {pattern}: give the unpacked package")
+                for src in found[:max_files]:
                     dst = corpus / src.relative_to(root)
                     dst.parent.mkdir(parents=True, exist_ok=True)
                     if not dst.exists():
