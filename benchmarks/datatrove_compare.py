@@ -146,9 +146,11 @@ def main() -> int:
     print(f"corpus: {files} files, {mb:.1f} MB of JSON under {args.work / 'corpus'}", flush=True)
 
     ours = run_ours(cfg_path, cfg, args.work / "ours", args.cores)
+    (args.work / "ours.json").write_text(json.dumps(ours, default=str, indent=1))
     python = peer_python(args.venv, DATATROVE_PACKAGES)
     plan = _plan(cfg, args, ours["tokenizer"])
     theirs = run_datatrove(python, plan, args.work / "dt")
+    (args.work / "datatrove.json").write_text(json.dumps(theirs, indent=1))
     report(ours, theirs, args.cores)
     return 0
 
