@@ -372,7 +372,8 @@ def run_datatrove(python: Path, plan: dict[str, Any], work: Path) -> dict[str, A
     wall = cpu = 0.0
     for stage in DT_STAGES:
         cmd = [str(python), "-c", "import dt_pipeline; dt_pipeline.main()", str(plan_path), stage]
-        print(f"datatrove: {stage} ({plan['tasks']} tasks)", flush=True)
+        tasks = {"buckets": plan["bands"], "clusters": 1}.get(stage, plan["tasks"])
+        print(f"datatrove: {stage} ({tasks} tasks, {plan['workers']} workers)", flush=True)
         w, c = _measure(cmd, env, work / f"{stage}.log")
         wall, cpu = wall + w, cpu + c
         walls[stage] = w
