@@ -32,8 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: Modules a per-shard job must not import (measured cost in a fresh process on the 2-core VM:
 #: datasketch with scipy 0.45 CPU-s, pyarrow.dataset with pandas 0.20, jsonschema 0.07,
-#: tqdm 0.04 (`gpt2zh.progress` imports it once a job runs long), yaml 0.02, torch seconds).
-HEAVY = ("datasketch", "scipy", "pandas", "pyarrow.dataset", "jsonschema", "tqdm", "yaml", "torch")
+#: tqdm 0.04 (`gpt2zh.progress` imports it once a job runs long), pyarrow.compute 0.03 (its
+#: kernel wrappers; `gpt2zh.arrowfn` calls the kernels without it), yaml 0.02, torch seconds).
+HEAVY = ("datasketch", "scipy", "pandas", "pyarrow.dataset", "pyarrow.compute", "jsonschema",
+         "tqdm", "yaml", "torch")  # fmt: skip
 
 DOC_SCHEMA = pa.schema(
     [

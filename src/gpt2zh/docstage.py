@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from gpt2zh import arrowfn as pc
 from gpt2zh.chain import check_input, output_record
 from gpt2zh.layout import sidecar
 from gpt2zh.ledger import Ledger
@@ -140,7 +140,7 @@ def _account(
             changed = changed or verdict is not texts[i]
     table = pa.Table.from_batches([batch.batch])
     if not all(keep):
-        table = table.filter(pa.array(keep))
+        table = pc.filter(table, pa.array(keep))
     new_text = pa.array(kept_texts, pa.string()) if changed else table.column("text")
     if changed:
         table = table.set_column(DOC_SCHEMA.get_field_index("text"), "text", new_text)

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from gpt2zh import arrowfn as pc
 
 DOC_SCHEMA = pa.schema(
     [

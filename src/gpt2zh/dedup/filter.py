@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from gpt2zh import arrowfn as pc
 from gpt2zh.docstage import DocBatch, Drop, run_doc_stage
 from gpt2zh.ledger import Ledger
 
@@ -50,7 +50,7 @@ def _shard_drops(path: str | Path, dataset: str, shard: int) -> pa.Table:
                 parts.append(pf.read_row_group(g, columns=COLUMNS))
         table = pa.concat_tables(parts) if parts else pf.schema_arrow.empty_table().select(COLUMNS)
     mask = pc.and_(pc.equal(table["dataset"], dataset), pc.equal(table["shard"], shard))
-    return table.filter(mask)
+    return pc.filter(table, mask)
 
 
 def filter_shard(

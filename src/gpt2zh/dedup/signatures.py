@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from gpt2zh import arrowfn as pc
 from gpt2zh.chain import check_input
 from gpt2zh.dedup import minhash as mh
 from gpt2zh.dedup import shingles

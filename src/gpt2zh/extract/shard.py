@@ -14,8 +14,8 @@ from typing import Any, TextIO
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from gpt2zh import arrowfn as pc
 from gpt2zh.chain import output_record
 from gpt2zh.ledger import Ledger
 from gpt2zh.progress import Progress
@@ -385,12 +385,12 @@ def _id_meta_columns(segs: list[_Segment]) -> tuple[pa.Array, pa.Array]:
         else np.array(seg.ns, dtype=np.int64)
         for seg in segs
     ]
-    ns = pa.array(np.concatenate(parts)).cast(pa.string())
+    ns = pc.cast(pa.array(np.concatenate(parts)), pa.string())
     prefixes = pa.DictionaryArray.from_arrays(which, pa.array([s.id_prefix for s in segs]))
-    ids = pc.binary_join_element_wise(prefixes.cast(pa.string()), ns, "")
+    ids = pc.binary_join_element_wise(pc.cast(prefixes, pa.string()), ns, "")
     if all(seg.meta_head is not None for seg in segs):
         heads = pa.DictionaryArray.from_arrays(which, pa.array([s.meta_head for s in segs]))
-        metas = pc.binary_join_element_wise(heads.cast(pa.string()), ns, "}", "")
+        metas = pc.binary_join_element_wise(pc.cast(heads, pa.string()), ns, "}", "")
         return ids, metas
     built: list[str] = []
     for seg in segs:

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from gpt2zh import arrowfn as pc
 from gpt2zh.chain import check_input
 from gpt2zh.ledger import write_json
 from gpt2zh.tokenize.train_bpe import load_tokenizer
