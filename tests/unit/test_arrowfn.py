@@ -8,8 +8,8 @@ import sys
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from helpers import REPO
 from gpt2zh import arrowfn
+from helpers import REPO
 
 TEXTS = pa.array(["床前明月光", "", None, "abc", "𠀋𠀋"], pa.string())
 CHUNKED = pa.chunked_array([TEXTS.slice(1), pa.array(["頭", None], pa.string())])
