@@ -1,7 +1,7 @@
 # gpt2zh: build a Chinese pretraining corpus and train GPT-2 on it.
 #   snakemake --cores N            every data product and report (default target `all`)
-#   snakemake --cores N train      train on the mixed shards (issue 6)
-#   snakemake --cores N eval       evaluate the trained model (issue 7)
+#   snakemake --cores N train      train on the mixed shards
+#   snakemake --cores N eval       evaluate the trained model
 # Stage logic lives in src/gpt2zh (the `gpt2zh` CLI); rules only wire paths, params and resources.
 
 from snakemake.utils import min_version
@@ -25,8 +25,8 @@ include: "rules/dedup.smk"
 include: "rules/tokenizer.smk"
 include: "rules/tokenize.smk"
 include: "rules/mix.smk"
-include: "rules/report.smk"
 include: "rules/train.smk"
+include: "rules/report.smk"
 include: "rules/eval.smk"
 
 
@@ -40,5 +40,5 @@ rule all:
     default_target: True
     input:
         rules.report_index.output,
-        MIX_MANIFEST,
-        COUNTS_TABLE,
+        layout.MIX_MANIFEST,
+        layout.COUNTS_TABLE,

@@ -78,7 +78,7 @@ def extract(
     manifest = write_source(tmp_path, files)
     spec = make_spec(readers if isinstance(readers, list) else [readers], shards, **options)
     out_path = tmp_path / out / f"shard-{shard:05d}.parquet"
-    stats = extract_shard(spec, manifest, shard, out_path)
+    stats = extract_shard(spec, shard, manifest, out_path)
     docs = list(iter_docs(out_path))
     qpath = out_path.with_name(f"shard-{shard:05d}.quarantine.jsonl")
     quarantine = [json.loads(line) for line in qpath.read_text(encoding="utf-8").splitlines()]
@@ -602,7 +602,7 @@ def test_file_missing_on_disk_is_a_clear_error(tmp_path: Path) -> None:
     manifest = write_source(tmp_path, {"a.jsonl": b"{}"})
     (tmp_path / "src" / "a.jsonl").unlink()
     with pytest.raises(ExtractError, match="download"):
-        extract_shard(make_spec([TEXT]), manifest, 0, tmp_path / "o" / "shard-00000.parquet")
+        extract_shard(make_spec([TEXT]), 0, manifest, tmp_path / "o" / "shard-00000.parquet")
     assert not (tmp_path / "o" / "shard-00000.parquet").exists()
 
 

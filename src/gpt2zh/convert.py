@@ -1,6 +1,6 @@
 """The convert stage: Traditional → Simplified Chinese with the official OpenCC, per shard.
 
-    stats = convert_shard(spec, in_path, out_path, shard)
+    stats = convert_shard(spec, shard, in_path, out_path)
 
 `spec` is `gpt2zh.config.dataset_spec(cfg, name)`. Its `convert` picks the OpenCC configuration:
 `t2s` (OpenCC standard Traditional), `tw2sp` (Taiwan, with mainland phrases: 滑鼠 → 鼠标),
@@ -65,6 +65,7 @@ Tofu-risk dictionary (`opencc_tofu_risk`, default False)
 
 from __future__ import annotations
 
+import argparse
 import logging
 import operator
 import re
@@ -77,6 +78,8 @@ from typing import Any
 import numpy as np
 import opencc
 
+from gpt2zh.config import dataset_spec
+from gpt2zh.contract import Stage, add_doc_shard_args, read_named_spec
 from gpt2zh.docstage import DocBatch, Drop, Step, run_doc_stage
 from gpt2zh.ledger import Ledger
 
@@ -450,9 +453,9 @@ def convert_step(
 
 def convert_shard(
     spec: Mapping[str, Any],
+    shard: int,
     in_path: str | Path,
     out_path: str | Path,
-    shard: int,
     *,
     tofu_risk: bool | None = None,
     batch: bool = True,
@@ -485,3 +488,18 @@ def convert_shard(
         extra=extra,
         finish=finish,
     )
+
+
+def _run(args: argparse.Namespace) -> None:
+    convert_shard(read_named_spec(args, "dataset", dataset_spec), args.shard, args.inp, args.out)
+
+
+#: The stage's contract (gpt2zh.contract): the dataset's spec, the shard-to-shard arguments.
+CONVERT = Stage(
+    help="convert Traditional Chinese to Simplified (OpenCC) in one shard",
+    description="Convert one shard with OpenCC (t2s, tw2sp, hk2s or none, from the dataset's "
+    "`convert`) and count the documents and characters changed.",
+    arguments=add_doc_shard_args,
+    run=_run,
+    per_shard=True,
+)
