@@ -33,9 +33,7 @@ DATASETS = sorted(CFG["datasets"])
 SOURCES = sorted({CFG["datasets"][d]["source"] for d in DATASETS})
 # hf sources fetch the commits locked beside the first config file (<config>.lock.yaml); the
 # path is relative so that moving the checkout does not change a rule's params.
-CONFIG_FILES = workflow.overwrite_configfiles or [
-    os.path.join(workflow.basedir, "config.yaml")
-]
+CONFIG_FILES = workflow.overwrite_configfiles or [os.path.join(workflow.basedir, "config.yaml")]
 CONFIG_PATH = os.path.relpath(CONFIG_FILES[0])
 RUN = CFG["run"]
 

@@ -60,9 +60,7 @@ rule dedup_clusters:
     input:
         signatures=DEDUP_SIGNATURES,
         pairs=expand(layout.dedup_pairs("{group}"), group=DEDUP_GROUPS),
-        docs=lambda w: [
-            f for d in DATASETS for f in shard_files("convert", d, ".parquet")
-        ],
+        docs=lambda w: [f for d in DATASETS for f in shard_files("convert", d, ".parquet")],
     output:
         drops=layout.dedup_clusters(".parquet"),
         summary=layout.dedup_clusters(".json"),

@@ -43,5 +43,4 @@ rule mix_verify:
     params:
         mix=layout.MIX_DIR,
     shell:
-        "gpt2zh verify --mix {params.mix:q} --out {output:q} --threads {threads}"
-        " 2> {log:q}"
+        "gpt2zh verify --mix {params.mix:q} --out {output:q} --threads {threads} 2> {log:q}"

@@ -8,9 +8,7 @@ rule report_dataset:
     input:
         manifest=dataset_manifest,
         stats=lambda w: [
-            f
-            for stage in layout.DOC_STAGES
-            for f in shard_files(stage, w.dataset, ".stats.json")
+            f for stage in layout.DOC_STAGES for f in shard_files(stage, w.dataset, ".stats.json")
         ],
         dedup=layout.dedup_clusters(".json"),
         counts=layout.counts("{dataset}"),
