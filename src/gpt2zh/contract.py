@@ -7,9 +7,10 @@ its parser from the `Stage`s (`gpt2zh.cli.STAGES`), and both meet at the same di
 Snakemake and the same command run by hand with `--config` read the config the same way.
 
 Entry points (`Stage.run` calls one) take their arguments in one order:
-`(spec, which, inputs, outputs, *, options)`: the spec first (absent for stages without one),
-then what names the unit of work (dataset, shard, group), then input paths, then output paths,
-then keyword-only options that change how a job runs, never what it writes.
+`(spec, which, inputs, outputs, *, optional)`: the spec first (absent for stages without one),
+then what names the unit of work (dataset, shard, group, run), then input paths, then output
+paths, then, keyword-only, what may be left out: optional inputs (a report's mix manifest) and
+settings that change how a job runs, never what it writes (threads, batch sizes).
 
 A contract module imports only argparse, pathlib and the config helpers at the top: the CLI
 imports the chosen stage's contract in every job, and the rules import spec builders into the

@@ -50,7 +50,7 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
 def _verify(args: argparse.Namespace) -> None:
     from .verify import verify_mix
 
-    verify_mix(args.mix, args.out, args.threads)
+    verify_mix(args.mix, args.out, threads=args.threads)
 
 
 VERIFY = Stage(

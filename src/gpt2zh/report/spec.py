@@ -22,12 +22,12 @@ def _dataset(args: argparse.Namespace) -> None:
     from . import dataset_report
 
     dataset_report(
+        json.loads(args.spec) if args.spec else None,
         args.dataset,
         args.manifest,
         args.stats,
         args.json,
         args.html,
-        json.loads(args.spec) if args.spec else None,
         dedup=args.dedup,
         counts=args.counts,
         mix=args.mix,
