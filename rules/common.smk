@@ -1,7 +1,7 @@
-# Config validation, the shared naming scheme and helpers used by every rule file: everything a
-# rule file reads is defined here, so no rule file depends on the order of the includes. Paths
-# come from gpt2zh.layout and specs from each stage's contract (gpt2zh.<stage>.spec), the same
-# functions the CLI builds a spec with from --config.
+# Config validation, the shared naming scheme and the helpers of every rules/*.smk. All they
+# read is defined here, so none depends on the order of the includes. Paths come from
+# gpt2zh.layout and specs from each stage's contract (gpt2zh.<stage>.spec), the same functions
+# the CLI builds a spec with from --config.
 
 import os
 

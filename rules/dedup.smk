@@ -49,7 +49,7 @@ rule dedup_buckets:
         mem_mb=4000,
     params:
         spec=dedup_spec_json("buckets"),
-        signatures=layout.DEDUP_SIGNATURES,
+        signatures=lambda w, input: layout.folder(input[0], up=2),
         version=VERSION["dedup"],
     shell:
         "gpt2zh dedup buckets --spec {params.spec:q} --group {wildcards.group}"
@@ -73,8 +73,8 @@ rule dedup_clusters:
         mem_mb=8000,
     params:
         spec=dedup_spec_json("clusters"),
-        signatures=layout.DEDUP_SIGNATURES,
-        docs=layout.stage_dir("convert"),
+        signatures=lambda w, input: layout.folder(input.signatures[0], up=2),
+        docs=lambda w, input: layout.folder(input.docs[0], up=2),
         version=VERSION["dedup"],
     shell:
         "gpt2zh dedup clusters --spec {params.spec:q} --signatures {params.signatures:q}"

@@ -14,7 +14,7 @@ rule download:
     retries: 1
     params:
         spec=lambda w: spec_json(download_spec(CFG, w.source, CONFIG_PATH)),
-        out=lambda w: layout.download_dir(w.source),
+        out=lambda w, output: layout.folder(output[0]),
         version=VERSION["download"],
     shell:
         "gpt2zh download --spec {params.spec:q} --out {params.out:q} 2> {log:q}"

@@ -23,10 +23,10 @@ rule eval_model:
         mem_mb=8000,
     params:
         spec=spec_json(eval_spec(CFG)),
-        model=layout.train_model(RUN),
-        mix=layout.MIX_DIR,
-        tokenizer=layout.TOKENIZER_DIR,
-        out=layout.eval_dir(RUN),
+        model=lambda w, input: layout.folder(input.model),
+        mix=lambda w, input: layout.folder(input.mix),
+        tokenizer=lambda w, input: layout.folder(input.tokenizer),
+        out=lambda w, output: layout.folder(output.json),
         version=VERSION["eval"],
     shell:
         "gpt2zh eval --spec {params.spec:q} --model {params.model:q} --mix {params.mix:q}"

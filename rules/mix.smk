@@ -21,7 +21,7 @@ rule mix:
         mem_mb=8000,
     params:
         spec=spec_json(mix_spec(CFG)),
-        out=layout.MIX_DIR,
+        out=lambda w, output: layout.folder(output.manifest),
         version=VERSION["mix"],
     shell:
         "gpt2zh mix --spec {params.spec:q} --inputs {input.tokens:q} --out {params.out:q}"
@@ -41,6 +41,6 @@ rule mix_verify:
     resources:
         mem_mb=1000,
     params:
-        mix=layout.MIX_DIR,
+        mix=lambda w, input: layout.folder(input[0]),
     shell:
         "gpt2zh verify --mix {params.mix:q} --out {output:q} --threads {threads} 2> {log:q}"

@@ -86,7 +86,7 @@ rule report_run:
     params:
         # written by train beside its checkpoints, not declared (a failed job would delete it)
         log=layout.train_log(RUN),
-        out=layout.run_report_dir(RUN),
+        out=lambda w, output: layout.folder(output.index),
         run=RUN,
         version=VERSION["report"],
     shell:

@@ -19,7 +19,7 @@ rule tokenize:
     resources:
         mem_mb=2000,
     params:
-        tokenizer=layout.TOKENIZER_DIR,
+        tokenizer=lambda w, input: layout.folder(input.tokenizer),
         batch=CFG["tokenize"]["batch_docs"],
         encoder=CFG["tokenize"]["encoder"],
         version=VERSION["tokenize"],

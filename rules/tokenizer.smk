@@ -19,7 +19,7 @@ rule tokenizer:
         mem_mb=24000,
     params:
         spec=spec_json(tokenizer_spec(CFG)),
-        out=layout.TOKENIZER_DIR,
+        out=lambda w, output: layout.folder(output.tokenizer),
         version=VERSION["tokenizer"],
     shell:
         "RAYON_NUM_THREADS={threads} gpt2zh tokenizer --spec {params.spec:q}"

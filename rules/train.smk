@@ -30,9 +30,9 @@ rule train:
         # mpi resource (srun); gpt2zh.train.launch turns these and SLURM's env into argv
         gres=lambda w, resources: resources.get("gres") or "",
         mpi=lambda w, resources: mpi_prefix(resources.get("mpi")),
-        mix=layout.MIX_DIR,
-        tokenizer=layout.TOKENIZER_DIR,
-        out=layout.train_dir(RUN),
+        mix=lambda w, input: layout.folder(input.mix),
+        tokenizer=lambda w, input: layout.folder(input.tokenizer),
+        out=lambda w, output: layout.folder(output[0], up=2),
         version=VERSION["train"],
     shell:
         "{params.mpi} gpt2zh launch --config-file {params.accelerate:q}"

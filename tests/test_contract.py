@@ -78,3 +78,20 @@ def test_each_dedup_job_gets_only_its_keys() -> None:
         for key, jobs in JOB_KEYS.items():
             assert (key in got) == (job in jobs), (job, key)
         assert got["num_perm"] == spec["num_perm"]  # every job reads the rest
+
+
+def test_the_folders_rules_derive_are_the_stages_folders() -> None:
+    """Rules pass a command the folder of a declared file (layout.folder): it is the folder the
+    map names, whichever file of it the rule declares."""
+    assert layout.folder(layout.dedup_signatures("ds", "shard-00000"), up=2) == (
+        layout.DEDUP_SIGNATURES
+    )
+    assert layout.folder(layout.shard("convert", "ds", "shard-00000", ".parquet"), up=2) == (
+        layout.stage_dir("convert")
+    )
+    assert layout.folder(layout.train_model_config("r"), up=2) == layout.train_dir("r")
+    assert layout.folder(layout.eval_result("r", ".json")) == layout.eval_dir("r")
+    assert layout.folder(layout.MIX_MANIFEST) == layout.MIX_DIR
+    assert layout.folder(layout.TOKENIZER_JSON) == layout.TOKENIZER_DIR
+    assert layout.folder(layout.run_report("r", "index")) == layout.run_report_dir("r")
+    assert layout.folder(layout.manifest("s")) == layout.download_dir("s")

@@ -85,10 +85,11 @@ def sidecar(shard_path: str | Path, suffix: str) -> Path:
     return p.with_name(stem + suffix)
 
 
-def folder(path: str | Path) -> str:
-    """The folder a declared file sits in (`tokenizer.json` → the tokenizer folder): rules declare
-    a file Snakemake can check, the command takes the folder its stage writes."""
-    return str(Path(path).parent)
+def folder(path: str | Path, up: int = 1) -> str:
+    """The folder `up` levels above a declared file (`tokenizer.json` → the tokenizer folder; a
+    shard, `up=2` → its stage's folder). Rules declare files Snakemake can check and pass the
+    folder a command reads or writes, derived from those files so the two cannot drift apart."""
+    return str(Path(path).parents[up - 1])
 
 
 def train_dir(run: str) -> str:
