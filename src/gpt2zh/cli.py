@@ -48,8 +48,8 @@ def stage(name: str) -> Stage:
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The parser of every stage, or, with `only`, of that stage alone (what a job parses: the
-    other stages' contracts would import their packages, up to a second per job)."""
+    """The parser of every stage, or, with `only`, of that stage alone: what a job parses, since
+    the other stages' contracts would import their packages (the training stack among them)."""
     parser = argparse.ArgumentParser(
         prog="gpt2zh",
         description="Build a Chinese pretraining corpus and train GPT-2 on it. Each subcommand "
