@@ -25,8 +25,8 @@ include: "rules/dedup.smk"
 include: "rules/tokenizer.smk"
 include: "rules/tokenize.smk"
 include: "rules/mix.smk"
-include: "rules/report.smk"
 include: "rules/train.smk"
+include: "rules/report.smk"
 include: "rules/eval.smk"
 
 
@@ -40,5 +40,5 @@ rule all:
     default_target: True
     input:
         rules.report_index.output,
-        MIX_MANIFEST,
-        COUNTS_TABLE,
+        layout.MIX_MANIFEST,
+        layout.COUNTS_TABLE,

@@ -176,7 +176,7 @@ def ours(texts: list[str], repeats: int) -> dict[str, Any]:
 
         def shard() -> None:
             clean_shard(
-                {"name": "bench", "lang": "zh", "clean": {}}, src, Path(tmp, "o.parquet"), 0
+                {"name": "bench", "lang": "zh", "clean": {}}, 0, src, Path(tmp, "o.parquet")
             )
 
         return {

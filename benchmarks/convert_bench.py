@@ -104,10 +104,10 @@ def main(argv: list[str] | None = None) -> None:
                     shard=0,
                 ),
                 "convert per-doc": lambda src=src, spec=spec: convert_shard(
-                    spec, src, work / "out-doc.parquet", 0, tofu_risk=args.tofu_risk, batch=False
+                    spec, 0, src, work / "out-doc.parquet", tofu_risk=args.tofu_risk, batch=False
                 ),
                 "convert batch": lambda src=src, spec=spec: convert_shard(
-                    spec, src, work / "out.parquet", 0, tofu_risk=args.tofu_risk
+                    spec, 0, src, work / "out.parquet", tofu_risk=args.tofu_risk
                 ),
             }
             seconds: dict[str, list[float]] = {k: [] for k in runs}

@@ -96,7 +96,7 @@ def ours(root: Path, files: list[tuple[str, str]], work: Path, meta: bool) -> tu
         "extract_options": {"max_doc_bytes": 8 << 20, "json_stream_bytes": 64 << 20},
     }
     t0 = time.perf_counter()
-    stats = extract_shard(spec, work / "manifest.json", 0, work / "shard-00000.parquet")
+    stats = extract_shard(spec, 0, work / "manifest.json", work / "shard-00000.parquet")
     return time.perf_counter() - t0, stats
 
 

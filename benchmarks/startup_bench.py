@@ -66,7 +66,7 @@ def _fixtures(tmp: Path) -> dict[str, list[str]]:
     """One-document inputs for every per-shard stage and the command line its rule runs."""
     from gpt2zh.config import dataset_spec, load_config, spec_json
     from gpt2zh.dedup.clusters import DROP_SCHEMA
-    from gpt2zh.dedup.spec import dedup_spec
+    from gpt2zh.dedup.spec import dedup_job_spec, dedup_spec
 
     cfg = load_config([REPO / "workflow" / "configs" / "tiny.yaml"])
     name = "news"
@@ -89,10 +89,7 @@ def _fixtures(tmp: Path) -> dict[str, list[str]]:
     out = tmp / "out"
 
     def dj(job: str) -> str:
-        keep = {"signatures": {"bucket_partitions", "verify_memory_mb", "band_groups"}}
-        return spec_json(
-            {k: v for k, v in dspec.items() if k not in keep.get(job, {"bucket_partitions"})}
-        )
+        return spec_json(dedup_job_spec(dspec, job))  # the spec the rule passes
 
     shard = ["--shard", "0"]
     return {

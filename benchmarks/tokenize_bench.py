@@ -124,9 +124,7 @@ def e2e_mbps(shards: list[Path], tokdir: Path, out: Path, encoder: str) -> float
     nbytes, secs = 0, 0.0
     for i, shard in enumerate(shards):
         t0 = time.perf_counter()
-        st = encode_shard(
-            shard, tokdir, out / f"{encoder}-{i}.arrow", dataset="b", shard=i, encoder=encoder
-        )
+        st = encode_shard("b", i, shard, tokdir, out / f"{encoder}-{i}.arrow", encoder=encoder)
         secs += time.perf_counter() - t0
         nbytes += st["bytes_in"]
         if st["encoder"] != encoder:

@@ -7,9 +7,7 @@ rule clean:
         # read by the chain check: the shard must be what extract wrote
         stats=layout.shard("extract", "{dataset}", "shard-{shard}", ".stats.json"),
     output:
-        shard=intermediate(
-            layout.shard("clean", "{dataset}", "shard-{shard}", ".parquet")
-        ),
+        shard=intermediate(layout.shard("clean", "{dataset}", "shard-{shard}", ".parquet")),
         stats=layout.shard("clean", "{dataset}", "shard-{shard}", ".stats.json"),
     log:
         layout.log("clean", "{dataset}/shard-{shard}"),

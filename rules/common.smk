@@ -1,4 +1,9 @@
-# Config validation, the shared naming scheme and helpers used by every rule file.
+# Config validation, the shared naming scheme and the helpers of every rules/*.smk. All they
+# read is defined here, so none depends on the order of the includes. Paths come from
+# gpt2zh.layout and specs from each stage's contract (gpt2zh.<stage>.spec), the same functions
+# the CLI builds a spec with from --config.
+
+import os
 
 from gpt2zh import layout
 from gpt2zh.config import (
@@ -8,11 +13,18 @@ from gpt2zh.config import (
     spec_json,
     validate_config,
 )
-from gpt2zh.dedup.spec import dedup_spec
-from gpt2zh.sources.local import input_files
+from gpt2zh.dedup.spec import dedup_job_spec, dedup_spec
+from gpt2zh.eval.spec import eval_spec
+from gpt2zh.mix.plan import mix_weights
+from gpt2zh.mix.spec import mix_spec
+from gpt2zh.report.spec import about_spec
 from gpt2zh.shards import shard_name
-from gpt2zh.sources.lock import with_lock
 from gpt2zh.slurm import preflight
+from gpt2zh.sources.local import input_files
+from gpt2zh.sources.spec import download_spec
+from gpt2zh.tokenize.spec import tokenizer_spec
+from gpt2zh.train.launch import mpi_prefix
+from gpt2zh.train.spec import train_spec
 
 # Fail before planning anything if the config is wrong; the error names the key path.
 check_config_files(workflow.configfiles)
@@ -21,14 +33,9 @@ DATASETS = sorted(CFG["datasets"])
 SOURCES = sorted({CFG["datasets"][d]["source"] for d in DATASETS})
 # hf sources fetch the commits locked beside the first config file (<config>.lock.yaml); the
 # path is relative so that moving the checkout does not change a rule's params.
-CONFIG_FILES = workflow.overwrite_configfiles or [
-    os.path.join(workflow.basedir, "config.yaml")
-]
+CONFIG_FILES = workflow.overwrite_configfiles or [os.path.join(workflow.basedir, "config.yaml")]
 CONFIG_PATH = os.path.relpath(CONFIG_FILES[0])
-
-
-def download_spec(source):
-    return spec_json(with_lock(source_spec(CFG, source), CONFIG_PATH))
+RUN = CFG["run"]
 
 
 # Bump when a stage's output changes meaning: Snakemake reruns jobs whose params changed.
@@ -79,17 +86,10 @@ def local_input_files(spec):
     return input_files(spec) if spec["type"] == "local" else []
 
 
-# --- tokenizer, tokenize, mix ---
-from gpt2zh.mix.plan import mix_weights
-
 # Pretraining datasets with a weight (normalised); tokenizer sample and mix draw from these.
 MIX_WEIGHTS = mix_weights(CFG)
 # The tokenizer and tokenize read the LAST document stage, so a stage appended follows.
 LAST_DOC_STAGE = layout.DOC_STAGES[-1]
-TOKENIZER_JSON = f"{layout.TOKENIZER_DIR}/tokenizer.json"
-MIX_MANIFEST = f"{layout.MIX_DIR}/manifest.json"
-MIX_VERIFIED = f"{layout.MIX_DIR}/verified.json"
-COUNTS_TABLE = f"{layout.RESULTS}/tokens/counts.md"
 
 
 def tokenizer_inputs(suffix):
@@ -103,23 +103,19 @@ def token_files(dataset, suffix):
     return [layout.tokens(dataset, shard_name(i), suffix) for i in range(n)]
 
 
-# dedup's spec per job
+# dedup's spec, resolved once; each job gets only the keys it reads (gpt2zh.dedup.spec.JOB_KEYS)
 DEDUP = dedup_spec(CFG)
-# Settings only some dedup jobs read, and those jobs. Every other job leaves them out of its
-# spec, a param whose change reruns the job. bucket_partitions and verify_memory_mb change
-# how a job runs, never what it writes, so raising one after an out-of-memory job reruns only
-# that job; band_groups, priority and verify are read after the signatures, so changing them
-# does not recompute the signatures (the costly per-shard pass).
-DEDUP_JOB_KEYS = {
-    "bucket_partitions": ("buckets",),
-    "verify_memory_mb": ("clusters",),
-    "band_groups": ("buckets", "clusters", "filter"),
-    "priority": ("clusters", "filter"),
-    "verify": ("clusters", "filter"),
-}
 
 
 def dedup_spec_json(job):
-    return spec_json(
-        {k: v for k, v in DEDUP.items() if job in DEDUP_JOB_KEYS.get(k, (job,))}
+    return spec_json(dedup_job_spec(DEDUP, job))
+
+
+# train and eval: the accelerate config the train rule launches with
+ACCELERATE_CONFIG = os.path.join(
+    workflow.basedir, "workflow", "accelerate", CFG["train"]["accelerate_config"]
+)
+if not os.path.isfile(ACCELERATE_CONFIG):
+    raise ValueError(
+        f"train.accelerate_config: no {CFG['train']['accelerate_config']} in workflow/accelerate"
     )

@@ -8,9 +8,7 @@ rule convert:
         # read by the chain check: the shard must be what clean wrote
         stats=layout.shard("clean", "{dataset}", "shard-{shard}", ".stats.json"),
     output:
-        shard=intermediate(
-            layout.shard("convert", "{dataset}", "shard-{shard}", ".parquet")
-        ),
+        shard=intermediate(layout.shard("convert", "{dataset}", "shard-{shard}", ".parquet")),
         stats=layout.shard("convert", "{dataset}", "shard-{shard}", ".stats.json"),
     log:
         layout.log("convert", "{dataset}/shard-{shard}"),

@@ -3,8 +3,6 @@
 # The bucket and cluster jobs read every signature file: the files are their declared inputs,
 # but the command line names only the folder (no list of thousands of paths).
 
-import os
-
 DEDUP_GROUPS = [f"{g:03d}" for g in range(DEDUP["band_groups"])]
 DEDUP_SIGNATURES = [
     layout.dedup_signatures(d, shard_name(i))
@@ -51,7 +49,7 @@ rule dedup_buckets:
         mem_mb=4000,
     params:
         spec=dedup_spec_json("buckets"),
-        signatures=lambda w, input: os.path.dirname(os.path.dirname(input[0])),
+        signatures=lambda w, input: layout.folder(input[0], up=2),
         version=VERSION["dedup"],
     shell:
         "gpt2zh dedup buckets --spec {params.spec:q} --group {wildcards.group}"
@@ -62,9 +60,7 @@ rule dedup_clusters:
     input:
         signatures=DEDUP_SIGNATURES,
         pairs=expand(layout.dedup_pairs("{group}"), group=DEDUP_GROUPS),
-        docs=lambda w: [
-            f for d in DATASETS for f in shard_files("convert", d, ".parquet")
-        ],
+        docs=lambda w: [f for d in DATASETS for f in shard_files("convert", d, ".parquet")],
     output:
         drops=layout.dedup_clusters(".parquet"),
         summary=layout.dedup_clusters(".json"),
@@ -77,10 +73,8 @@ rule dedup_clusters:
         mem_mb=8000,
     params:
         spec=dedup_spec_json("clusters"),
-        signatures=lambda w, input: os.path.dirname(
-            os.path.dirname(input.signatures[0])
-        ),
-        docs=lambda w, input: os.path.dirname(os.path.dirname(input.docs[0])),
+        signatures=lambda w, input: layout.folder(input.signatures[0], up=2),
+        docs=lambda w, input: layout.folder(input.docs[0], up=2),
         version=VERSION["dedup"],
     shell:
         "gpt2zh dedup clusters --spec {params.spec:q} --signatures {params.signatures:q}"

@@ -13,8 +13,8 @@ rule download:
         layout.log("download", "{source}"),
     retries: 1
     params:
-        spec=lambda w: download_spec(w.source),
-        out=lambda w, output: os.path.dirname(output[0]),
+        spec=lambda w: spec_json(download_spec(CFG, w.source, CONFIG_PATH)),
+        out=lambda w, output: layout.folder(output[0]),
         version=VERSION["download"],
     shell:
         "gpt2zh download --spec {params.spec:q} --out {params.out:q} 2> {log:q}"

@@ -6,13 +6,9 @@ rule extract:
     input:
         manifest=dataset_manifest,
     output:
-        shard=intermediate(
-            layout.shard("extract", "{dataset}", "shard-{shard}", ".parquet")
-        ),
+        shard=intermediate(layout.shard("extract", "{dataset}", "shard-{shard}", ".parquet")),
         stats=layout.shard("extract", "{dataset}", "shard-{shard}", ".stats.json"),
-        quarantine=layout.shard(
-            "extract", "{dataset}", "shard-{shard}", ".quarantine.jsonl"
-        ),
+        quarantine=layout.shard("extract", "{dataset}", "shard-{shard}", ".quarantine.jsonl"),
     log:
         layout.log("extract", "{dataset}/shard-{shard}"),
     benchmark:

@@ -7,7 +7,7 @@ rule mix:
         tokens=[f for d in MIX_WEIGHTS for f in token_files(d, ".arrow")],
         stats=[f for d in MIX_WEIGHTS for f in token_files(d, ".stats.json")],
     output:
-        manifest=MIX_MANIFEST,
+        manifest=layout.MIX_MANIFEST,
         docs=f"{layout.MIX_DIR}/docs.arrow",
         train=directory(f"{layout.MIX_DIR}/train"),
         val=directory(f"{layout.MIX_DIR}/val"),
@@ -20,10 +20,8 @@ rule mix:
     resources:
         mem_mb=8000,
     params:
-        spec=spec_json(
-            {"mix": CFG["mix"], "weights": MIX_WEIGHTS, "stage": LAST_DOC_STAGE}
-        ),
-        out=lambda w, output: os.path.dirname(output.manifest),
+        spec=spec_json(mix_spec(CFG)),
+        out=lambda w, output: layout.folder(output.manifest),
         version=VERSION["mix"],
     shell:
         "gpt2zh mix --spec {params.spec:q} --inputs {input.tokens:q} --out {params.out:q}"
@@ -34,16 +32,15 @@ rule mix:
 # minutes of hashing that should not hold GPUs); train then only stats the shards.
 rule mix_verify:
     input:
-        MIX_MANIFEST,
+        layout.MIX_MANIFEST,
     output:
-        MIX_VERIFIED,
+        layout.MIX_VERIFIED,
     log:
         layout.log("mix", "verify"),
     threads: 8
     resources:
         mem_mb=1000,
     params:
-        mix=lambda w, input: os.path.dirname(input[0]),
+        mix=lambda w, input: layout.folder(input[0]),
     shell:
-        "gpt2zh verify --mix {params.mix:q} --out {output:q} --threads {threads}"
-        " 2> {log:q}"
+        "gpt2zh verify --mix {params.mix:q} --out {output:q} --threads {threads} 2> {log:q}"

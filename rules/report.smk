@@ -8,13 +8,11 @@ rule report_dataset:
     input:
         manifest=dataset_manifest,
         stats=lambda w: [
-            f
-            for stage in layout.DOC_STAGES
-            for f in shard_files(stage, w.dataset, ".stats.json")
+            f for stage in layout.DOC_STAGES for f in shard_files(stage, w.dataset, ".stats.json")
         ],
         dedup=layout.dedup_clusters(".json"),
         counts=layout.counts("{dataset}"),
-        mix=MIX_MANIFEST,
+        mix=layout.MIX_MANIFEST,
     output:
         json=report(
             layout.report("{dataset}", ".json"),
@@ -32,12 +30,7 @@ rule report_dataset:
     log:
         layout.log("report", "{dataset}"),
     params:
-        about=lambda w: spec_json(
-            {
-                k: CFG["datasets"][w.dataset].get(k)
-                for k in ("description", "lang", "role", "script")
-            }
-        ),
+        about=lambda w: spec_json(about_spec(CFG, w.dataset)),
         version=VERSION["report"],
     shell:
         "gpt2zh report dataset --dataset {wildcards.dataset} --spec {params.about:q}"
@@ -49,7 +42,7 @@ rule report_dataset:
 rule report_index:
     input:
         reports=expand(layout.report("{dataset}", ".json"), dataset=DATASETS),
-        mix=MIX_MANIFEST,
+        mix=layout.MIX_MANIFEST,
     output:
         report(
             layout.report("index", ".html"),
@@ -66,26 +59,22 @@ rule report_index:
         " --run {params.run:q} --html {output:q} 2> {log:q}"
 
 
-RUN = CFG["run"]
-
-
 rule report_run:
     input:
         reports=rules.report_index.input.reports,
-        mix=MIX_MANIFEST,
-        eval=f"{layout.RESULTS}/eval/{RUN}/eval.json",
-        # train is included after this file: an input function resolves it when planning
-        model=lambda w: rules.train.output,
+        mix=layout.MIX_MANIFEST,
+        eval=layout.eval_result(RUN, ".json"),
+        model=rules.train.output,
     output:
         index=report(
-            layout.report(f"{RUN}/index", ".html"),
+            layout.run_report(RUN, "index"),
             caption="../workflow/report/run.rst",
             category=f"Run {RUN}",
             labels={"page": "index"},
         ),
         datasets=[
             report(
-                layout.report(f"{RUN}/{d}", ".html"),
+                layout.run_report(RUN, d),
                 caption="../workflow/report/run.rst",
                 category=f"Run {RUN}",
                 labels={"page": d},
@@ -96,8 +85,8 @@ rule report_run:
         layout.log("report", f"run-{RUN}"),
     params:
         # written by train beside its checkpoints, not declared (a failed job would delete it)
-        log=lambda w: f"{TRAIN_DIR}/log.jsonl",
-        out=lambda w, output: os.path.dirname(output.index),
+        log=layout.train_log(RUN),
+        out=lambda w, output: layout.folder(output.index),
         run=RUN,
         version=VERSION["report"],
     shell:

@@ -7,7 +7,7 @@ rule tokenize:
         shard=layout.shard(LAST_DOC_STAGE, "{dataset}", "shard-{shard}", ".parquet"),
         # read by the chain check: the shard must be what that stage wrote
         stats=layout.shard(LAST_DOC_STAGE, "{dataset}", "shard-{shard}", ".stats.json"),
-        tokenizer=TOKENIZER_JSON,
+        tokenizer=layout.TOKENIZER_JSON,
     output:
         tokens=layout.tokens("{dataset}", "shard-{shard}", ".arrow"),
         stats=layout.tokens("{dataset}", "shard-{shard}", ".stats.json"),
@@ -19,7 +19,7 @@ rule tokenize:
     resources:
         mem_mb=2000,
     params:
-        tokenizer=lambda w, input: os.path.dirname(input.tokenizer),
+        tokenizer=lambda w, input: layout.folder(input.tokenizer),
         batch=CFG["tokenize"]["batch_docs"],
         encoder=CFG["tokenize"]["encoder"],
         version=VERSION["tokenize"],
@@ -48,9 +48,9 @@ rule count:
 rule count_table:
     input:
         counts=expand(layout.counts("{dataset}"), dataset=DATASETS),
-        mix=MIX_MANIFEST,
+        mix=layout.MIX_MANIFEST,
     output:
-        COUNTS_TABLE,
+        layout.COUNTS_TABLE,
     log:
         layout.log("count", "table"),
     params:

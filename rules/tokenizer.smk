@@ -7,7 +7,7 @@ rule tokenizer:
         shards=tokenizer_inputs(".parquet"),
         stats=tokenizer_inputs(".stats.json"),
     output:
-        tokenizer=TOKENIZER_JSON,
+        tokenizer=layout.TOKENIZER_JSON,
         info=f"{layout.TOKENIZER_DIR}/training.json",
     log:
         layout.log("tokenizer", "tokenizer"),
@@ -18,8 +18,8 @@ rule tokenizer:
     resources:
         mem_mb=24000,
     params:
-        spec=spec_json({"tokenizer": CFG["tokenizer"], "weights": MIX_WEIGHTS}),
-        out=lambda w, output: os.path.dirname(output.tokenizer),
+        spec=spec_json(tokenizer_spec(CFG)),
+        out=lambda w, output: layout.folder(output.tokenizer),
         version=VERSION["tokenizer"],
     shell:
         "RAYON_NUM_THREADS={threads} gpt2zh tokenizer --spec {params.spec:q}"

@@ -1,30 +1,19 @@
-# train: GPT-2 with `accelerate launch` on the packed mix. Declares only the final
-# model's config.json: checkpoints live in results/train/<run>/checkpoints, which Snakemake does
-# not know about, so a failed or killed job never deletes them and a rerun resumes.
-
-from gpt2zh.train.launch import mpi_prefix
-
-TRAIN_DIR = f"{layout.RESULTS}/train/{CFG['run']}"
-ACCELERATE_CONFIG = os.path.join(
-    workflow.basedir, "workflow", "accelerate", CFG["train"]["accelerate_config"]
-)
-if not os.path.isfile(ACCELERATE_CONFIG):
-    raise ValueError(
-        f"train.accelerate_config: no {CFG['train']['accelerate_config']} in workflow/accelerate"
-    )
+# train: GPT-2 with `accelerate launch` on the packed mix. Declares only the final model's
+# config.json: checkpoints live in results/train/<run>/checkpoints, which Snakemake does not know
+# about, so a failed or killed job never deletes them and a rerun resumes.
 
 
 rule train:
     input:
-        mix=MIX_MANIFEST,
-        verified=MIX_VERIFIED,  # shards match their sha256 (rule mix_verify)
-        tokenizer=TOKENIZER_JSON,
+        mix=layout.MIX_MANIFEST,
+        verified=layout.MIX_VERIFIED,  # shards match their sha256 (rule mix_verify)
+        tokenizer=layout.TOKENIZER_JSON,
     output:
-        f"{TRAIN_DIR}/model/config.json",
+        layout.train_model_config(RUN),
     log:
-        layout.log("train", CFG["run"]),
+        layout.log("train", RUN),
     benchmark:
-        layout.benchmark("train", CFG["run"])
+        layout.benchmark("train", RUN)
     # every core; a function, so commands that plan no jobs (--unlock, --report) need no --cores
     threads: lambda wildcards: workflow.cores
     resources:
@@ -33,7 +22,7 @@ rule train:
         tasks_per_gpu=0,
         mem_mb=16000,
     params:
-        spec=spec_json({"model": CFG["model"], "train": CFG["train"]}),
+        spec=spec_json(train_spec(CFG)),
         # relative to the working directory: an absolute path would be a changed parameter
         # (a rerun of training) in a copy of the project folder
         accelerate=os.path.relpath(ACCELERATE_CONFIG),
@@ -41,9 +30,9 @@ rule train:
         # mpi resource (srun); gpt2zh.train.launch turns these and SLURM's env into argv
         gres=lambda w, resources: resources.get("gres") or "",
         mpi=lambda w, resources: mpi_prefix(resources.get("mpi")),
-        mix=lambda w, input: os.path.dirname(input.mix),
-        tokenizer=lambda w, input: os.path.dirname(input.tokenizer),
-        out=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
+        mix=lambda w, input: layout.folder(input.mix),
+        tokenizer=lambda w, input: layout.folder(input.tokenizer),
+        out=lambda w, output: layout.folder(output[0], up=2),
         version=VERSION["train"],
     shell:
         "{params.mpi} gpt2zh launch --config-file {params.accelerate:q}"

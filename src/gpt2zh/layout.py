@@ -16,23 +16,48 @@ RESULTS = "results"
 LOGS = "logs"
 
 
+def download_dir(source: str) -> str:
+    """A source's folder: `files/` and the manifest."""
+    return f"{RESULTS}/download/{source}"
+
+
 def manifest(source: str) -> str:
-    return f"{RESULTS}/download/{source}/manifest.json"
+    return f"{download_dir(source)}/manifest.json"
+
+
+def stage_dir(stage: str) -> str:
+    """A text stage's folder: one subfolder of shards per dataset."""
+    return f"{RESULTS}/{stage}"
 
 
 def shard(stage: str, dataset: str, stem: str, suffix: str) -> str:
     """`stem` is `shard_name(i)` or the pattern `shard-{shard}`; `suffix` is `.parquet`,
     `.stats.json` or `.quarantine.jsonl`."""
-    return f"{RESULTS}/{stage}/{dataset}/{stem}{suffix}"
+    return f"{stage_dir(stage)}/{dataset}/{stem}{suffix}"
 
 
 def report(dataset: str, suffix: str) -> str:
     return f"{RESULTS}/reports/{dataset}{suffix}"
 
 
+def run_report_dir(run: str) -> str:
+    """A run's pages (`index.html`, `<dataset>.html`): the corpus pages plus the model."""
+    return f"{RESULTS}/reports/{run}"
+
+
+def run_report(run: str, page: str) -> str:
+    return f"{run_report_dir(run)}/{page}.html"
+
+
 #: The trained tokenizer (save_pretrained layout) and the packed mix (train/, val/, manifest).
 TOKENIZER_DIR = f"{RESULTS}/tokenizer"
+TOKENIZER_JSON = f"{TOKENIZER_DIR}/tokenizer.json"
 MIX_DIR = f"{RESULTS}/mix"
+MIX_MANIFEST = f"{MIX_DIR}/manifest.json"
+#: Written by the mix's verify job: every shard matched the manifest's sha256.
+MIX_VERIFIED = f"{MIX_DIR}/verified.json"
+#: The corpus token table (per dataset and totals).
+COUNTS_TABLE = f"{RESULTS}/tokens/counts.md"
 
 
 def tokens(dataset: str, stem: str, suffix: str) -> str:
@@ -48,10 +73,54 @@ def log(stage: str, name: str) -> str:
     return f"{LOGS}/{stage}/{name}.log"
 
 
+#: The data files a shard's sidecars sit beside: document shards and token shards.
+SHARD_SUFFIXES = (".parquet", ".arrow")
+
+
 def sidecar(shard_path: str | Path, suffix: str) -> Path:
-    """`results/x/shard-00001.parquet` → `results/x/shard-00001<suffix>` (stats, quarantine…)."""
+    """`results/x/shard-00001.parquet` (or `.arrow`) → `results/x/shard-00001<suffix>`: the
+    stats, quarantine and dropped files every stage writes beside its shard."""
     p = Path(shard_path)
-    return p.with_name(p.name.removesuffix(".parquet") + suffix)
+    stem = next((p.name[: -len(s)] for s in SHARD_SUFFIXES if p.name.endswith(s)), p.name)
+    return p.with_name(stem + suffix)
+
+
+def folder(path: str | Path, up: int = 1) -> str:
+    """The folder `up` levels above a declared file (`tokenizer.json` → the tokenizer folder; a
+    shard, `up=2` → its stage's folder). Rules declare files Snakemake can check and pass the
+    folder a command reads or writes, derived from those files so the two cannot drift apart."""
+    return str(Path(path).parents[up - 1])
+
+
+def train_dir(run: str) -> str:
+    """A run's folder: checkpoints/, log.jsonl, TensorBoard and model/."""
+    return f"{RESULTS}/train/{run}"
+
+
+def train_model(run: str) -> str:
+    """The final model (save_pretrained layout); its config.json is what the rule declares."""
+    return f"{train_dir(run)}/model"
+
+
+def train_model_config(run: str) -> str:
+    """What the train rule declares: written last, so its presence means the model is whole."""
+    return f"{train_model(run)}/config.json"
+
+
+def train_log(run: str) -> str:
+    """The training log train writes beside its checkpoints (not declared: Snakemake would
+    delete it with a failed job's outputs)."""
+    return f"{train_dir(run)}/log.jsonl"
+
+
+def eval_dir(run: str) -> str:
+    """eval.json, eval.md and lm_eval/ of a run."""
+    return f"{RESULTS}/eval/{run}"
+
+
+def eval_result(run: str, suffix: str) -> str:
+    """`.json` (what the run's report reads) or `.md`."""
+    return f"{eval_dir(run)}/eval{suffix}"
 
 
 #: dedup's intermediate files (signatures, candidate pairs, clusters) live apart from its
@@ -59,8 +128,12 @@ def sidecar(shard_path: str | Path, suffix: str) -> Path:
 DEDUP_WORK = f"{RESULTS}/dedup_work"
 
 
+#: The folder of every signature file (`<dataset>/<stem>.parquet`): what the gather jobs read.
+DEDUP_SIGNATURES = f"{DEDUP_WORK}/signatures"
+
+
 def dedup_signatures(dataset: str, stem: str) -> str:
-    return f"{DEDUP_WORK}/signatures/{dataset}/{stem}.parquet"
+    return f"{DEDUP_SIGNATURES}/{dataset}/{stem}.parquet"
 
 
 def dedup_pairs(group: int | str) -> str:

@@ -22,7 +22,7 @@ def test_extract_refuses_a_file_changed_after_the_manifest(tmp_path: Path) -> No
     (tmp_path / "src" / "a.jsonl").write_bytes(b'{"text": "new"}\n')  # same size, other bytes
     out = tmp_path / "out" / "shard-00000.parquet"
     with pytest.raises(ExtractError, match=r"'a.jsonl' under .* changed after the download"):
-        extract_shard(make_spec([TEXT]), manifest, 0, out)
+        extract_shard(make_spec([TEXT]), 0, manifest, out)
     assert not out.exists()
     entry = json.loads(manifest.read_text())["files"][0]
     assert entry["bytes"] == 16  # the manifest is left as it was: the download stage owns it

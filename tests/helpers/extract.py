@@ -69,7 +69,7 @@ def extract(
     manifest = write_source(tmp_path, files)
     spec = make_spec(readers if isinstance(readers, list) else [readers], shards, **options)
     out_path = tmp_path / out / f"shard-{shard:05d}.parquet"
-    stats = extract_shard(spec, manifest, shard, out_path)
+    stats = extract_shard(spec, shard, manifest, out_path)
     docs = list(iter_docs(out_path))
     qpath = out_path.with_name(f"shard-{shard:05d}.quarantine.jsonl")
     quarantine = [json.loads(line) for line in qpath.read_text(encoding="utf-8").splitlines()]

@@ -11,7 +11,7 @@ def encode_both(shard: Path, tokdir: Path, tmp: Path) -> tuple[bytes, bytes, dic
     """The token shard bytes and stats of `shard` encoded by HF tokenizers and by tiktoken."""
     outs, stats = [], []
     for enc in ("hf", "fast"):
-        st = encode_shard(shard, tokdir, tmp / f"{enc}.arrow", dataset="t", shard=0, encoder=enc)
+        st = encode_shard("t", 0, shard, tokdir, tmp / f"{enc}.arrow", encoder=enc)
         outs.append((tmp / f"{enc}.arrow").read_bytes())
         stats.append(st)
     return outs[0], outs[1], stats[0], stats[1]

@@ -30,8 +30,8 @@ def _pipeline(tmp_path: Path) -> tuple[dict, Path, Path, Path]:
     ex = tmp_path / "out" / "shard-00000.parquet"
     cl = tmp_path / "clean" / "shard-00000.parquet"
     cv = tmp_path / "convert" / "shard-00000.parquet"
-    clean_shard(spec, ex, cl, 0)
-    convert_shard(spec, cl, cv, 0)
+    clean_shard(spec, 0, ex, cl)
+    convert_shard(spec, 0, cl, cv)
     return spec, ex, cl, cv
 
 
@@ -55,7 +55,7 @@ def test_a_shard_replaced_by_its_first_half_stops_the_next_stage(tmp_path: Path)
     spec, _, cl, _ = _pipeline(tmp_path)
     _replace_with_first_half(cl)
     with pytest.raises(ChainError, match=r"holds 25 documents but clean wrote 50.*rerun clean"):
-        convert_shard(spec, cl, tmp_path / "again" / "shard-00000.parquet", 0)
+        convert_shard(spec, 0, cl, tmp_path / "again" / "shard-00000.parquet")
     assert not (tmp_path / "again" / "shard-00000.parquet").exists()
 
 
@@ -64,7 +64,7 @@ def test_a_shard_with_the_same_count_but_other_bytes_stops_the_next_stage(tmp_pa
     table = pq.read_table(cl)
     pq.write_table(table, cl, compression="gzip")  # same documents, another file
     with pytest.raises(ChainError, match=r"sha256 .* is not the .* that clean wrote"):
-        convert_shard(spec, cl, tmp_path / "again" / "shard-00000.parquet", 0)
+        convert_shard(spec, 0, cl, tmp_path / "again" / "shard-00000.parquet")
 
 
 def test_report_shows_a_broken_chain_red(tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_report_shows_a_broken_chain_red(tmp_path: Path) -> None:
     _replace_with_first_half(tmp_path / "half.parquet")
     half_stats = {**good[0], "docs_out": 25, **output_record(tmp_path / "half.parquet")}
     (tmp_path / "half.stats.json").write_text(json.dumps(half_stats))
-    clean_shard(spec, tmp_path / "half.parquet", tmp_path / "c2" / "shard-00000.parquet", 0)
+    clean_shard(spec, 0, tmp_path / "half.parquet", tmp_path / "c2" / "shard-00000.parquet")
     broken = [good[0], _stats(tmp_path / "c2" / "shard-00000.parquet"), good[2]]
     rep = build_dataset_report("ds", MANIFEST, broken)
     by = {s["stage"]: s["chain_breaks"] for s in rep["stages"]}
@@ -96,11 +96,11 @@ def test_tokenize_checks_the_last_document_stage_too(tmp_path: Path) -> None:
     _, _, _, cv = _pipeline(tmp_path)
     make_tokenizer(tmp_path / "tok")
     out = tmp_path / "tokens" / "shard-00000.arrow"
-    stats = encode_shard(cv, tmp_path / "tok", out, dataset="ds", shard=0)
+    stats = encode_shard("ds", 0, cv, tmp_path / "tok", out)
     assert stats["input_sha256"] == _stats(cv)["output_sha256"]
     _replace_with_first_half(cv)
     with pytest.raises(ChainError, match="holds 25 documents but convert wrote 50"):
-        encode_shard(cv, tmp_path / "tok", out, dataset="ds", shard=0)
+        encode_shard("ds", 0, cv, tmp_path / "tok", out)
 
 
 def test_dedup_signatures_check_the_convert_shard(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def run(
 ) -> tuple[list[str], dict[str, Any]]:
     src = write_docs(tmp_path / "in.parquet", texts)
     out = tmp_path / "out.parquet"
-    stats = convert_shard({"name": "ds", "script": script, "convert": convert}, src, out, 0, **kw)
+    stats = convert_shard({"name": "ds", "script": script, "convert": convert}, 0, src, out, **kw)
     on_disk = json.loads((tmp_path / "out.stats.json").read_text("utf-8"))
     assert {k: v for k, v in on_disk.items() if k != "seconds"} == {
         k: v for k, v in stats.items() if k != "seconds"
@@ -128,7 +128,7 @@ def test_tofu_risk_dictionary_is_off_by_default(tmp_path: Path) -> None:
     assert out == ["𣨼人天气"] and stats["opencc_tofu_risk"] is True
     spec = {"name": "ds", "script": "traditional", "convert": "t2s", "convert_tofu_risk": True}
     src = write_docs(tmp_path / "t.parquet", ["殢"])
-    convert_shard(spec, src, tmp_path / "t-out.parquet", 0)
+    convert_shard(spec, 0, src, tmp_path / "t-out.parquet")
     assert [d.text for d in iter_docs(tmp_path / "t-out.parquet")] == ["𣨼"]
 
 
@@ -195,7 +195,7 @@ def test_none_leaves_bytes_identical(tmp_path: Path) -> None:
     texts = ["國語", "𠀀😀", "", "  spaces \r\n kept ", "\ue000separator"]
     src = write_docs(tmp_path / "in.parquet", texts)
     stats = convert_shard(
-        {"name": "ds", "script": "traditional", "convert": "none"}, src, tmp_path / "o.parquet", 0
+        {"name": "ds", "script": "traditional", "convert": "none"}, 0, src, tmp_path / "o.parquet"
     )
     assert pq.read_table(src).equals(pq.read_table(tmp_path / "o.parquet"))
     assert stats["bytes_in"] == stats["bytes_out"] and stats["docs_out"] == len(texts)
@@ -206,7 +206,7 @@ def test_unconverted_dataset_records_what_t2s_would_change(tmp_path: Path) -> No
     texts = ["长是因酒沈迷", "雨濛濛", "春风又绿江南岸"]
     src = write_docs(tmp_path / "in.parquet", texts)
     spec = {"name": "ds", "script": "simplified", "convert": "auto", "lang": "zh"}
-    stats = convert_shard(spec, src, tmp_path / "o.parquet", 0)
+    stats = convert_shard(spec, 0, src, tmp_path / "o.parquet")
     assert pq.read_table(src).equals(pq.read_table(tmp_path / "o.parquet"))  # nothing applied
     assert stats["changes"]["chars_converted"] == 0
     probe = stats["probe"]
@@ -247,7 +247,7 @@ def test_spec_from_validated_config(tmp_path: Path) -> None:
     assert resolve_conversion(dataset_spec(cfg, "news")) == "none"  # schema default: simplified
     spec = dataset_spec(cfg, "poems")
     src = write_docs(tmp_path / "in.parquet", ["靜夜思\n床前明月光"], "poems")
-    stats = convert_shard(spec, src, tmp_path / "out.parquet", 3)
+    stats = convert_shard(spec, 3, src, tmp_path / "out.parquet")
     assert (stats["dataset"], stats["shard"], stats["conversion"]) == ("poems", 3, "t2s")
     assert [d.text for d in iter_docs(tmp_path / "out.parquet")] == ["静夜思\n床前明月光"]
 
@@ -256,7 +256,7 @@ def test_stats_balanced_and_docs_kept_in_order(tmp_path: Path) -> None:
     texts = [f"第{i}首 國風{'歲' * (i % 7)}" for i in range(9000)]  # > one runner batch
     src = write_docs(tmp_path / "in.parquet", texts)
     stats = convert_shard(
-        {"name": "ds", "script": "traditional", "convert": "auto"}, src, tmp_path / "out.parquet", 0
+        {"name": "ds", "script": "traditional", "convert": "auto"}, 0, src, tmp_path / "out.parquet"
     )
     assert stats["docs_in"] == stats["docs_out"] == len(texts) and stats["drops"] == {}
     assert stats["chars_in"] == stats["chars_out"] == sum(map(len, texts))
@@ -275,8 +275,8 @@ def test_deterministic(tmp_path: Path) -> None:
     texts = [*SONGCI, "國語漢字", "記憶體", "𠀀😀"] * 50
     src = write_docs(tmp_path / "in.parquet", texts)
     spec = {"name": "ds", "script": "traditional", "convert": "tw2sp"}
-    a = convert_shard(spec, src, tmp_path / "a.parquet", 0)
-    b = convert_shard(spec, src, tmp_path / "b.parquet", 0)
+    a = convert_shard(spec, 0, src, tmp_path / "a.parquet")
+    b = convert_shard(spec, 0, src, tmp_path / "b.parquet")
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
     a.pop("seconds"), b.pop("seconds")
     assert a == b

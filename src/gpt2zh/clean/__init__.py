@@ -1,6 +1,6 @@
 """The clean stage: Unicode/HTML/whitespace normalizers, PII redaction, quality filters.
 
-    stats = clean_shard(spec, in_path, out_path, shard)
+    stats = clean_shard(spec, shard, in_path, out_path)
 
 `spec` is `gpt2zh.config.dataset_spec(cfg, name)`; its `clean` section (validated, defaults
 filled) chooses the normalizers (`normalize`), the PII kinds (`pii`), the filter profile

@@ -92,7 +92,7 @@ def make_step(opts: CleanOptions) -> Step:
 
 
 def clean_shard(
-    spec: Mapping[str, Any], in_path: str | Path, out_path: str | Path, shard: int
+    spec: Mapping[str, Any], shard: int, in_path: str | Path, out_path: str | Path
 ) -> dict[str, Any]:
     """Cleans shard `shard` of dataset `spec` from `in_path` (an extract shard) into `out_path`,
     writing `<out>.stats.json` (and `<out>.dropped.parquet` with `keep_dropped`); returns the

@@ -1,6 +1,6 @@
 """The convert stage: Traditional → Simplified Chinese with the official OpenCC, per shard.
 
-    stats = convert_shard(spec, in_path, out_path, shard)
+    stats = convert_shard(spec, shard, in_path, out_path)
 
 `spec` is `gpt2zh.config.dataset_spec(cfg, name)`. Its `convert` picks the OpenCC configuration:
 `t2s` (OpenCC standard Traditional), `tw2sp` (Taiwan, with mainland phrases: 滑鼠 → 鼠标),

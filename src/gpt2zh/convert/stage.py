@@ -154,9 +154,9 @@ def convert_step(
 
 def convert_shard(
     spec: Mapping[str, Any],
+    shard: int,
     in_path: str | Path,
     out_path: str | Path,
-    shard: int,
     *,
     tofu_risk: bool | None = None,
     batch: bool = True,

@@ -162,7 +162,7 @@ def evaluate(
     threads: int | None = None,
 ) -> dict[str, Any]:
     """Evaluates `model_dir` on the mix's validation splits; writes eval.json and eval.md (and
-    the lm-eval task) to `out_dir`. `spec`: run, eval, seed, attention (`cli.eval_spec`)."""
+    the lm-eval task) to `out_dir`. `spec`: run, eval, seed, attention (`eval.spec.eval_spec`)."""
     from transformers import AutoModelForCausalLM, set_seed
 
     e = spec["eval"]

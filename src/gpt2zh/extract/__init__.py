@@ -1,6 +1,6 @@
 """The extract stage: a dataset's downloaded files → Parquet document shards, stats, quarantine.
 
-    stats = extract_shard(spec, manifest_path, shard, out_path)
+    stats = extract_shard(spec, shard, manifest_path, out_path)
 
 `spec` is `gpt2zh.config.dataset_spec(cfg, name)`; `manifest_path` the download manifest of its
 source (`root` + `files`). Writes `out_path` (a document shard), `<stem>.stats.json` (the
@@ -103,7 +103,7 @@ Known limits: a template cannot reach fields of the objects above a record (`rec
 """
 
 from .assign import ExtractError, FileTask, assign_shards, match_files, shard_files
-from .shard import extract_shard, sidecar
+from .shard import extract_shard
 from .template import Template
 from .verdict import check_quarantine_share
 
@@ -116,5 +116,4 @@ __all__ = [
     "extract_shard",
     "match_files",
     "shard_files",
-    "sidecar",
 ]

@@ -42,10 +42,10 @@ import numpy as np
 import pyarrow as pa
 
 from gpt2zh.digest import doc_unit, sha256_of, stable_int
+from gpt2zh.layout import sidecar
 from gpt2zh.ledger import write_json
 from gpt2zh.mix.plan import Budget, MixError, plan_budgets
 from gpt2zh.shards import shard_name
-from gpt2zh.tokenize.encode import tokens_path_stats
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class Corpus:
         per: dict[str, list[pa.RecordBatch]] = {d: [] for d in names}
         dtypes: dict[str, np.dtype] = {}
         for path in token_shards:
-            name = json.loads(tokens_path_stats(path).read_text("utf-8"))["dataset"]
+            name = json.loads(sidecar(path, ".stats.json").read_text("utf-8"))["dataset"]
             if name not in per:
                 continue
             reader = pa.ipc.open_file(pa.memory_map(str(path)))

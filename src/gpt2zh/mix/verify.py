@@ -75,7 +75,7 @@ def _hash_all(mix_dir: Path, expected: dict[str, str], threads: int) -> dict[str
     return {rel: _stat(mix_dir / rel) for rel in rels}
 
 
-def verify_mix(mix_dir: str | Path, out: str | Path, threads: int = 1) -> dict[str, Any]:
+def verify_mix(mix_dir: str | Path, out: str | Path, *, threads: int = 1) -> dict[str, Any]:
     """Hashes every listed shard; writes `out` (the record `check_verified` trusts) if all match."""
     mix_dir = Path(mix_dir)
     expected = listed_shards(mix_dir)

@@ -219,12 +219,13 @@ def _funnel(stages: list[dict[str, Any]], tokens: dict[str, Any] | None) -> list
 
 
 def dataset_report(
+    spec: dict[str, Any] | None,
     dataset: str,
     manifest_path: Path,
     stats_paths: Sequence[Path],
     json_out: Path,
     html_out: Path,
-    spec: dict[str, Any] | None = None,
+    *,
     dedup: Path | None = None,
     counts: Path | None = None,
     mix: Path | None = None,
@@ -246,6 +247,7 @@ def dataset_report(
 def index_report(
     report_paths: Sequence[Path],
     html_out: Path,
+    *,
     mix_path: Path | None = None,
     run: str | None = None,
 ) -> None:

@@ -55,6 +55,7 @@ def run_report(
     run: str,
     report_paths: Sequence[Path],
     out_dir: Path,
+    *,
     mix_path: Path | None = None,
     eval_path: Path | None = None,
     log_path: Path | None = None,

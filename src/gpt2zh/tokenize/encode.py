@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from gpt2zh import arrowfn as pc
 from gpt2zh.chain import check_input
+from gpt2zh.layout import sidecar
 from gpt2zh.ledger import write_json
 from gpt2zh.tokenize.train_bpe import load_tokenizer
 
@@ -46,11 +47,6 @@ def token_schema(vocab_size: int) -> pa.Schema:
     )
 
 
-def tokens_path_stats(path: str | Path) -> Path:
-    p = Path(path)
-    return p.with_name(p.name.removesuffix(".arrow") + ".stats.json")
-
-
 def encode_batch(tok: Any, texts: list[str], eos_id: int, dtype: np.dtype) -> pa.ListArray:
     """Encodes texts into one Arrow list array (EOS appended to each)."""
     encs = tok.encode_batch_fast(texts, add_special_tokens=False)
@@ -66,12 +62,12 @@ def encode_batch(tok: Any, texts: list[str], eos_id: int, dtype: np.dtype) -> pa
 
 
 def encode_shard(
+    dataset: str,
+    shard: int,
     in_path: str | Path,
     tokenizer_dir: str | Path,
     out_path: str | Path,
     *,
-    dataset: str,
-    shard: int,
     batch_docs: int = 1024,
     encoder: str | None = None,
     threads: int | None = None,
@@ -136,7 +132,7 @@ def encode_shard(
         "seconds": round(time.perf_counter() - t0, 3),
         **chain,
     }
-    write_json(tokens_path_stats(out_path), stats)
+    write_json(sidecar(out_path, ".stats.json"), stats)
     log.info(
         "tokenize %s/%d (%s): %d docs, %d tokens, %.2f MB/s",
         dataset,

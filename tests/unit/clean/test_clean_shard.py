@@ -42,7 +42,7 @@ def test_clean_shard_counts_changes_and_drops(tmp_path: Path) -> None:
     ]
     src = write_shard(tmp_path / "in.parquet", texts)
     out = tmp_path / "clean" / "shard-00000.parquet"
-    stats = clean_shard(spec(), src, out, 0)
+    stats = clean_shard(spec(), 0, src, out)
 
     assert stats["docs_in"] == 10
     assert stats["docs_in"] == stats["docs_out"] + sum(stats["drops"].values())
@@ -79,7 +79,7 @@ def test_changes_are_counted_exactly(tmp_path: Path) -> None:
     text = MODERN["news"]
     texts = ["<b>" + text + "</b>", text + "\u200b", text]
     src = write_shard(tmp_path / "in.parquet", texts)
-    stats = clean_shard(spec(), src, tmp_path / "o.parquet", 3)
+    stats = clean_shard(spec(), 3, src, tmp_path / "o.parquet")
     assert stats["changes"] == {"html_stripped": 1, "invisible_stripped": 1}
     assert stats["shard"] == 3 and stats["stage"] == "clean" and stats["dataset"] == "news"
 
@@ -88,7 +88,7 @@ def test_keep_dropped_writes_every_dropped_document(tmp_path: Path) -> None:
     texts = [MODERN["essay"], "", JUNK["symbol_soup"][0], JUNK["repeated_lines"][0]]
     src = write_shard(tmp_path / "in.parquet", texts)
     out = tmp_path / "shard-00000.parquet"
-    stats = clean_shard(spec({"keep_dropped": True}), src, out, 0)
+    stats = clean_shard(spec({"keep_dropped": True}), 0, src, out)
     dropped = list(iter_docs(out.with_name("shard-00000.dropped.parquet")))
     assert len(dropped) == sum(stats["drops"].values()) == 3
     reasons = {d.id: json.loads(d.meta)["drop_reason"] for d in dropped}
@@ -104,14 +104,14 @@ def test_profile_none_and_switches(tmp_path: Path) -> None:
         "pii": {"email": False},
     }
     out = tmp_path / "o.parquet"
-    stats = clean_shard(spec(clean), write_shard(tmp_path / "in.parquet", texts), out, 0)
+    stats = clean_shard(spec(clean), 0, write_shard(tmp_path / "in.parquet", texts), out)
     assert stats["drops"] == {"empty": 1}
     assert [d.text for d in iter_docs(out)] == ["ＡＢ <i>x</i> a@b.cn", JUNK["laughter"][0]]
 
 
 def test_empty_input_shard(tmp_path: Path) -> None:
     out = tmp_path / "o.parquet"
-    stats = clean_shard(spec(), write_shard(tmp_path / "in.parquet", []), out, 0)
+    stats = clean_shard(spec(), 0, write_shard(tmp_path / "in.parquet", []), out)
     assert stats["docs_in"] == stats["docs_out"] == 0
     assert pq.ParquetFile(out).metadata.num_rows == 0
 
@@ -122,7 +122,7 @@ def test_spec_from_the_default_config(tmp_path: Path) -> None:
     s["clean"]["filters"] = {"min_chars": 8, "min_stopwords": 0}
     poems = ["靜夜思\n床前明月光，疑是地上霜。\n舉頭望明月，低頭思故鄉。", "。"]
     out = tmp_path / "o.parquet"
-    stats = clean_shard(s, write_shard(tmp_path / "in.parquet", poems, "tang"), out, 0)
+    stats = clean_shard(s, 0, write_shard(tmp_path / "in.parquet", poems, "tang"), out)
     assert stats["docs_out"] == 1 and stats["drops"] == {"too_short": 1}
 
 
@@ -131,7 +131,7 @@ def test_large_batch_of_mixed_documents(tmp_path: Path, lang: str) -> None:
     """More documents than one runner batch, with sizes that force several feature chunks."""
     texts = [MODERN["news"] * (1 + i % 7) for i in range(9000)] + ["x" * 3_000_000]
     out = tmp_path / "o.parquet"
-    stats = clean_shard(spec(lang=lang), write_shard(tmp_path / "in.parquet", texts), out, 0)
+    stats = clean_shard(spec(lang=lang), 0, write_shard(tmp_path / "in.parquet", texts), out)
     assert stats["docs_in"] == 9001
     assert stats["docs_in"] == stats["docs_out"] + sum(stats["drops"].values())
     assert stats["drops"].get("too_long") == 1

@@ -515,7 +515,7 @@ def test_file_missing_on_disk_is_a_clear_error(tmp_path: Path) -> None:
     manifest = write_source(tmp_path, {"a.jsonl": b"{}"})
     (tmp_path / "src" / "a.jsonl").unlink()
     with pytest.raises(ExtractError, match="download"):
-        extract_shard(make_spec([TEXT]), manifest, 0, tmp_path / "o" / "shard-00000.parquet")
+        extract_shard(make_spec([TEXT]), 0, manifest, tmp_path / "o" / "shard-00000.parquet")
     assert not (tmp_path / "o" / "shard-00000.parquet").exists()
 
 

@@ -70,7 +70,7 @@ def _run(tmp: Path, files: dict[str, bytes], reader: dict[str, Any], shards: int
     stats, docs = [], []
     for k in range(shards):
         out = tmp / f"out{shards}" / f"shard-{k:05d}.parquet"
-        stats.append(extract_shard(spec, manifest, k, out))
+        stats.append(extract_shard(spec, k, manifest, out))
         docs.append([(d.id, d.text, d.meta) for d in iter_docs(out)])
     return stats, docs
 

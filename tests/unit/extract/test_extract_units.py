@@ -96,7 +96,7 @@ def test_shard_index_out_of_range(tmp_path: Path) -> None:
     manifest = write_source(tmp_path, {"a.jsonl": b'{"text": "x"}\n'})
     spec = make_spec([{"files": "*", "text": "{text}"}], shards=2)
     with pytest.raises(ExtractError, match="shard 2"):
-        extract_shard(spec, manifest, 2, tmp_path / "o" / "shard-00002.parquet")
+        extract_shard(spec, 2, manifest, tmp_path / "o" / "shard-00002.parquet")
 
 
 # --- paths -----------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def test_walk_records_matches_ijson_semantics() -> None:
 def _run(tmp_path: Path, name: str, data: bytes, reader: dict[str, Any]) -> dict[str, Any]:
     manifest = write_source(tmp_path, {name: data})
     out = tmp_path / "out" / "shard-00000.parquet"
-    stats = extract_shard(make_spec([reader], max_doc_bytes=4096), manifest, 0, out)
+    stats = extract_shard(make_spec([reader], max_doc_bytes=4096), 0, manifest, out)
     assert stats["docs_in"] == stats["docs_out"] + sum(stats["drops"].values())
     quarantine = out.with_name("shard-00000.quarantine.jsonl").read_text("utf-8").splitlines()
     assert len(quarantine) == sum(stats["drops"].values())

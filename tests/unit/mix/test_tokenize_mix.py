@@ -72,7 +72,7 @@ def test_encode_shard_appends_eos_and_counts(tmp_path: Path) -> None:
     tok = train_tokenizer(TEXTS, 400, min_frequency=1)
     wrap(tok).save_pretrained(tmp_path / "tok")
     shard = _doc_shard(tmp_path / "d.parquet", "poems", TEXTS[:3])
-    stats = encode_shard(shard, tmp_path / "tok", tmp_path / "t.arrow", dataset="poems", shard=0)
+    stats = encode_shard("poems", 0, shard, tmp_path / "tok", tmp_path / "t.arrow")
     with pa.memory_map(str(tmp_path / "t.arrow")) as src:
         table = pa.ipc.open_file(src).read_all()
     assert table.schema.field("input_ids").type == pa.list_(pa.uint16())

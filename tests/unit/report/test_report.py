@@ -57,12 +57,12 @@ def test_html_pages_render(tmp_path: Path) -> None:
         p.write_text(json.dumps(_stats(i, kept, bad)), "utf-8")
         paths.append(p)
     rep = dataset_report(
+        {"description": "新闻样例 <b>", "lang": "zh", "role": "pretrain", "script": "simplified"},
         "news",
         tmp_path / "m.json",
         paths,
         tmp_path / "news.json",
         tmp_path / "news.html",
-        {"description": "新闻样例 <b>", "lang": "zh", "role": "pretrain", "script": "simplified"},
     )
     html = (tmp_path / "news.html").read_text("utf-8")
     assert "新闻样例 &lt;b&gt;" in html  # escaped, Chinese intact
@@ -117,7 +117,7 @@ def test_tokens_and_mix_sections(tmp_path: Path) -> None:
     assert sft["tokens"]["mix"] is None
     (tmp_path / "news.json").write_text(json.dumps(rep), "utf-8")
     (tmp_path / "mix.json").write_text(json.dumps(mix), "utf-8")
-    index_report([tmp_path / "news.json"], tmp_path / "index.html", tmp_path / "mix.json")
+    index_report([tmp_path / "news.json"], tmp_path / "index.html", mix_path=tmp_path / "mix.json")
     index = (tmp_path / "index.html").read_text("utf-8")
     assert "Training mix" in index and ">160<" in index.replace("<b>", ">").replace("</b>", "<")
     assert 'href="poems.html"' in index and "all datasets" not in index
@@ -135,10 +135,10 @@ def test_a_dataset_left_out_of_the_mix_says_why(tmp_path: Path) -> None:
     (tmp_path / "c.json").write_text(json.dumps(counts), "utf-8")
     (tmp_path / "mix.json").write_text(json.dumps(mix), "utf-8")
     out = tmp_path / "news.json", tmp_path / "news.html"
-    rep = dataset_report("news", tmp_path / "m.json", [tmp_path / "s.json"], *out,
+    rep = dataset_report(None, "news", tmp_path / "m.json", [tmp_path / "s.json"], *out,
                          counts=tmp_path / "c.json", mix=tmp_path / "mix.json")  # fmt: skip
     assert rep["tokens"]["mix"] is None and rep["tokens"]["mix_warnings"] == [warning]
     html = out[1].read_text("utf-8")
     assert "left out" in html and "no documents left after extract" in html
-    index_report([out[0]], tmp_path / "index.html", tmp_path / "mix.json")
+    index_report([out[0]], tmp_path / "index.html", mix_path=tmp_path / "mix.json")
     assert "left out" in (tmp_path / "index.html").read_text("utf-8")
