@@ -1,8 +1,8 @@
 """The dress rehearsal past the data: pretrain-zh's own model and train settings (GPT-2 124M's
 12 × 768 shape, context 1024) for a few steps on CPU, on the mix the rehearsal builds, through a
 checkpoint, a SIGKILL and a resume, so that the checkpoint's size, the training process's memory
-and the resume are measured, not assumed. The embedding has the rehearsal tokenizer's vocab (a few
-thousand tokens on the mirror's generated text, not 32,768): sizes scale by bytes per parameter.
+and the resume are measured, not assumed. The embedding has the rehearsal tokenizer's vocab:
+32,768 on the 5.6 GB rehearsal (benchmarks/rehearsal.py), fewer on a small `--build` mirror.
 
     python benchmarks/rehearsal_train.py --work /tmp/rehearsal --build   # builds it first
     python benchmarks/rehearsal_train.py --work /tmp/rehearsal           # an already built one
