@@ -12,7 +12,7 @@ import pytest
 from gpt2zh.config import load_config
 from gpt2zh.layout import DOC_STAGES
 from helpers import REPO
-from helpers.tokenize import encode_both
+from helpers.tokenizing import encode_both
 from helpers.workflow import run_snakemake, sha256s
 
 pytestmark = pytest.mark.slow

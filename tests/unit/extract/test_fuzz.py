@@ -54,7 +54,7 @@ def _through_all_stages(files: dict[str, bytes]) -> None:
         for stage, run in (("clean", clean_shard), ("convert", convert_shard)):
             out = root / stage / "shard-00000.parquet"
             spec: dict[str, Any] = {"name": "ds", "lang": "zh", "clean": {}, "convert": "t2s"}
-            stats = run(spec, upstream, out, 0)
+            stats = run(spec, 0, upstream, out)
             assert stats["docs_in"] == docs, stage  # nothing lost between stages
             assert stats["docs_in"] == stats["docs_out"] + sum(stats["drops"].values()), stage
             on_disk = json.loads(out.with_name("shard-00000.stats.json").read_text("utf-8"))

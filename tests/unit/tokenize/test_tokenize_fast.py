@@ -13,7 +13,7 @@ from gpt2zh.shards import Doc, ShardWriter
 from gpt2zh.tokenize import pretok
 from gpt2zh.tokenize.fast import FastEncoder, NotEligible, make_encoder, verify
 from gpt2zh.tokenize.train_bpe import EOS, train_tokenizer, wrap
-from helpers.tokenize import encode_both
+from helpers.tokenizing import encode_both
 
 BASE = [
     "床前明月光，疑是地上霜。\n举头望明月，低头思故乡。",
