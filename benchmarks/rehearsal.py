@@ -13,8 +13,8 @@ undercount short jobs), the stage's input bytes from its shards' `.stats.json`, 
 core, and the peak RSS of its largest job; and the peak disk of the project folder (results/
 and the Hugging Face cache under it), sampled every few seconds. Writes `rehearsal.json`.
 
-    python benchmarks/hub_mirror.py build /var/tmp/rehearsal/hub --mb 260 --first-mb 585
-    python benchmarks/rehearsal.py /var/tmp/rehearsal/hub --work /var/tmp/rehearsal/project
+    python benchmarks/hub_mirror.py build HUB --mb 260 --first-mb 585
+    python benchmarks/rehearsal.py HUB --work WORK
 """
 
 from __future__ import annotations
