@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -32,10 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hub_mirror import HubMirror
-from split_bench import DiskPeak, _stage
+from split_bench import DiskPeak, job_usage
 
 REPO = Path(__file__).resolve().parents[1]
-DONE = re.compile(r"done: ([0-9.]+) CPU-s .*peak RSS ([0-9.]+) MB")
 COMMAND = "snakemake --cores 2 --configfile workflow/configs/pretrain-zh.yaml"
 
 
@@ -70,26 +68,6 @@ def stage_bytes(results: Path) -> dict[str, int]:
     return {rule: folder[f] for rule, f in INPUT_OF.items() if folder.get(f)}
 
 
-def jobs(logs: Path) -> dict[str, dict[str, float]]:
-    """Per rule: jobs, summed CPU seconds, the largest job's CPU and peak RSS."""
-    rules: dict[str, dict[str, float]] = defaultdict(
-        lambda: {"jobs": 0, "cpu": 0.0, "max_cpu": 0.0, "max_rss_mb": 0.0}
-    )
-    for log in sorted(logs.rglob("*.log")):
-        if "benchmarks" in log.parts:
-            continue
-        found = DONE.findall(log.read_text("utf-8", "replace"))
-        if not found:
-            continue
-        cpu, rss = float(found[-1][0]), float(found[-1][1])
-        r = rules[_stage(log.relative_to(logs).parts)]
-        r["jobs"] += 1
-        r["cpu"] += cpu
-        r["max_cpu"] = max(r["max_cpu"], cpu)
-        r["max_rss_mb"] = max(r["max_rss_mb"], rss)
-    return dict(rules)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("hub", type=Path, help="a mirror built by hub_mirror.py build")
@@ -116,7 +94,7 @@ def main() -> None:
         wall = time.perf_counter() - t0
         cpu1 = os.times()
     peak = disk.stop()
-    rules = jobs(work / "logs")
+    rules = job_usage(work / "logs")
     sizes = stage_bytes(work / "results")
     report = {
         "command": COMMAND,

@@ -154,20 +154,14 @@ def run(
     wall = time.perf_counter() - t0
     peak = disk.stop()
     rules: dict[str, dict[str, float]] = defaultdict(
-        lambda: {"s": 0.0, "cpu": 0.0, "jobs": 0, "max_cpu": 0.0}
+        lambda: {"s": 0.0, "cpu": 0.0, "jobs": 0, "max_cpu": 0.0, "max_rss_mb": 0.0}
     )
+    rules.update(job_usage(work / "logs"))
     bench = work / "logs" / "benchmarks"
     for tsv in sorted(bench.rglob("*.tsv")):
         parts = tsv.relative_to(bench).parts
         with open(tsv) as f:
             rules[_stage(parts)]["s"] += float(next(csv.DictReader(f, delimiter="\t"))["s"])
-    for log in sorted((work / "logs").rglob("*.log")):  # each job's own last line: its CPU
-        found = USAGE.search(log.read_text("utf-8", "replace"))
-        if found and "benchmarks" not in log.parts:
-            r = rules[_stage(log.relative_to(work / "logs").parts)]
-            r["cpu"] += float(found[1])
-            r["max_cpu"] = max(r["max_cpu"], float(found[1]))
-            r["jobs"] += 1
     extract = sorted((work / "results").glob("extract/big/shard-*.stats.json"))
     sizes = [json.loads(p.read_text())["bytes_out"] for p in extract]
     children = (cpu1.children_user - cpu0.children_user) + (
@@ -183,7 +177,27 @@ def run(
     }
 
 
-USAGE = re.compile(r"done: ([0-9.]+) CPU-s")
+USAGE = re.compile(r"done: ([0-9.]+) CPU-s .*peak RSS ([0-9.]+) MB")
+
+
+def job_usage(logs: Path) -> dict[str, dict[str, float]]:
+    """Per rule, from each job's own last log line (`done: X CPU-s … peak RSS Y MB`, exact where
+    Snakemake's benchmark files undercount short jobs): jobs, summed CPU-s, the largest job's
+    CPU-s and peak RSS."""
+    rules: dict[str, dict[str, float]] = defaultdict(
+        lambda: {"s": 0.0, "cpu": 0.0, "jobs": 0, "max_cpu": 0.0, "max_rss_mb": 0.0}
+    )
+    for log in sorted(logs.rglob("*.log")):
+        found = USAGE.findall(log.read_text("utf-8", "replace"))
+        if not found or "benchmarks" in log.parts:
+            continue
+        cpu, rss = float(found[-1][0]), float(found[-1][1])
+        r = rules[_stage(log.relative_to(logs).parts)]
+        r["jobs"] += 1
+        r["cpu"] += cpu
+        r["max_cpu"] = max(r["max_cpu"], cpu)
+        r["max_rss_mb"] = max(r["max_rss_mb"], rss)
+    return dict(rules)
 
 
 def _stage(parts: tuple[str, ...]) -> str:
