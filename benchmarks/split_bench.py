@@ -132,7 +132,13 @@ def _tree_bytes(root: Path) -> int:
 
 
 def run(
-    work: Path, corpus: Path, shards: int, cores: int, target: list[str], keep: bool = True
+    work: Path,
+    corpus: Path,
+    shards: int,
+    cores: int,
+    target: list[str],
+    keep: bool = True,
+    extra: tuple[str, ...] = (),
 ) -> dict:
     if work.exists():
         shutil.rmtree(work)
@@ -142,6 +148,7 @@ def run(
     cmd = [
         sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(work),
         "--workflow-profile", "none", "--cores", str(cores), *target, "--configfile", str(cfg),
+        *extra,
     ]  # fmt: skip
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     disk = DiskPeak(work / "results")
@@ -167,9 +174,11 @@ def run(
     children = (cpu1.children_user - cpu0.children_user) + (
         cpu1.children_system - cpu0.children_system
     )
+    steps = STEPS.findall((work / "snakemake.log").read_text("utf-8", "replace"))
     return {
         "wall": wall,
         "cpu": children,
+        "snakemake_jobs": int(steps[-1]) if steps else 0,
         "rules": dict(rules),
         "extract_bytes_out": sizes,
         "disk_peak": peak,
@@ -177,6 +186,7 @@ def run(
     }
 
 
+STEPS = re.compile(r"of (\d+) steps \(100%\) done")
 USAGE = re.compile(r"done: ([0-9.]+) CPU-s .*peak RSS ([0-9.]+) MB")
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import bz2
 import codecs
-import gzip
 import io
 import logging
 import os
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import zstandard
+from isal import isal_zlib
 
 from .charsets import (
     MULTIBYTE_CJK,
@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 SAMPLE_BYTES = 64 * 1024
 READ_CHUNK = 1 << 20
 ZSTD_INPUT_CHUNK = 64 * 1024
+#: zlib's window bits for a gzip header and trailer around a deflate stream.
+GZIP_WBITS = 16 + 15
 MAX_CHAOS = 0.10
 #: An ASCII sample with at most this many non-ASCII bytes (and under 1 % of it) is UTF-8 with
 #: a few bad bytes: too little evidence for any code page.
@@ -77,6 +79,7 @@ CORRUPT_ERRORS: tuple[type[BaseException], ...] = (
     EOFError,
     OSError,
     zlib.error,
+    isal_zlib.error,
     zstandard.ZstdError,
 )
 
@@ -140,6 +143,32 @@ def _zstd_chunks(raw: BinaryIO) -> Iterator[bytes]:
                 started = False
             else:
                 data = b""
+
+
+def _gzip_chunks(raw: BinaryIO) -> Iterator[bytes]:
+    """gzip members one after another (zero padding between them skipped), through ISA-L's
+    inflate: 3.4x the standard library's GzipFile on an MNBVC-shaped file (RESULTS.md, "gzip
+    through ISA-L"), with the same CRC and length checks. Output comes in pieces of at most
+    READ_CHUNK (a gzip bomb never sits in memory whole), and the data before a truncation point
+    is handed out before TruncatedError (ISA-L's own IGzipFile drops it)."""
+    obj = isal_zlib.decompressobj(GZIP_WBITS)
+    started = False
+    data = raw.read(READ_CHUNK)
+    while True:
+        if not started:
+            while not (data := data.lstrip(b"\x00")):
+                if not (data := raw.read(READ_CHUNK)):
+                    return
+            started = True
+        out = obj.decompress(data, READ_CHUNK)
+        if out:
+            yield out
+        if obj.eof:
+            data = obj.unused_data
+            obj = isal_zlib.decompressobj(GZIP_WBITS)
+            started = False
+        elif not (data := obj.unconsumed_tail) and not (data := raw.read(READ_CHUNK)) and not out:
+            raise TruncatedError("gzip stream ended inside a member (truncated file)")
 
 
 def _file_chunks(f: BinaryIO, first: int = READ_CHUNK) -> Iterator[bytes]:
@@ -240,7 +269,7 @@ def _decompressed(raw: BinaryIO, compression: str) -> Iterator[bytes]:
         size = os.fstat(raw.fileno()).st_size
         return _file_chunks(raw, size + 1 if size < WHOLE_READ_MAX else READ_CHUNK)
     if compression == "gz":
-        return _decompressed_chunks(gzip.GzipFile(fileobj=raw, mode="rb"))
+        return _gzip_chunks(raw)
     if compression == "bz2":
         return _decompressed_chunks(bz2.BZ2File(raw, mode="rb"))
     if compression == "zst":

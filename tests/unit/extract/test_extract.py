@@ -258,7 +258,7 @@ def test_truncated_gzip_keeps_first_records(tmp_path: Path) -> None:
     assert 0 < len(r.docs) < 5000
     assert r.texts == [rec["text"] for rec in records[: len(r.docs)]]
     assert r.reasons()[-1] == "corrupt_file"
-    assert "EOFError" in r.quarantine[-1]["error"]
+    assert "TruncatedError" in r.quarantine[-1]["error"]
 
 
 def test_truncated_small_gzip_keeps_first_records(tmp_path: Path) -> None:
@@ -268,6 +268,25 @@ def test_truncated_small_gzip_keeps_first_records(tmp_path: Path) -> None:
     assert 0 < len(r.docs) < 300
     assert r.texts == [rec["text"] for rec in records[: len(r.docs)]]
     assert r.reasons()[-1] == "corrupt_file"
+
+
+def test_gzip_members_and_zero_padding_are_all_read(tmp_path: Path) -> None:
+    # concatenated members (what `cat a.gz b.gz` and bgzip write) and the NUL padding tape
+    # archivers leave between them: every record of every member, nothing quarantined
+    a, b = jsonl({"text": "甲"}, {"text": "乙"}), jsonl({"text": "丙"})
+    data = gzip.compress(a) + b"\x00" * 7 + gzip.compress(b) + b"\x00" * 3
+    r = extract(tmp_path, {"a.jsonl.gz": data}, TEXT)
+    assert r.texts == ["甲", "乙", "丙"] and not r.quarantine
+
+
+def test_gzip_crc_mismatch_and_trailing_garbage_are_corrupt_file(tmp_path: Path) -> None:
+    good = gzip.compress(jsonl(*[{"text": f"{i} 月"} for i in range(50)]))
+    crc = bytearray(good)
+    crc[-8] ^= 0xFF  # the trailer's CRC32: the data inflates fine but is not what was written
+    files = {"crc.jsonl.gz": bytes(crc), "tail.jsonl.gz": good + b"junk after the member"}
+    r = extract(tmp_path, files, TEXT)
+    assert r.reasons().count("corrupt_file") == 2
+    assert {q["file"] for q in r.quarantine if q["reason"] == "corrupt_file"} == set(files)
 
 
 def test_zst_and_bz2_files(tmp_path: Path) -> None:
