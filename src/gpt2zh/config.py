@@ -181,7 +181,17 @@ def load_config(paths: Iterable[str | Path]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for path in paths:
         with open(path, encoding="utf-8") as f:
-            _merge(merged, yaml.safe_load(f) or {})
+            try:
+                loaded = yaml.safe_load(f)
+            except yaml.YAMLError as e:
+                # the parser's own text names the line and column (1-based) and what it expected
+                raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        if loaded is not None and not isinstance(loaded, Mapping):
+            raise ConfigError(
+                f"{path}: the top level must be a mapping of keys (sources:, datasets:, ...),"
+                f" not a {type(loaded).__name__}"
+            )
+        _merge(merged, loaded or {})
     return validate_config(merged)
 
 

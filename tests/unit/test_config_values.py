@@ -59,3 +59,17 @@ def test_snakemake_refuses_both_before_any_job(tmp_path: Path) -> None:
     proc = run_snakemake(tmp_path, "-n", configfile=nan, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "mix.weights.news: nan is not a finite number" in out
+
+
+def test_a_yaml_syntax_error_is_a_config_error_naming_file_and_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "broken.yaml"
+    cfg.write_text("run: demo\ndatasets:\n  news: {shards: 4\nmix: {}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"(?s)broken\.yaml: not valid YAML: .*line 4, column 4"):
+        load_config([cfg])
+
+
+def test_a_config_file_that_is_not_a_mapping_is_a_config_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "list.yaml"
+    cfg.write_text("- run: demo\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"list\.yaml: the top level must be a mapping.*list"):
+        load_config([cfg])
