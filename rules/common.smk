@@ -17,6 +17,7 @@ from gpt2zh.dedup.spec import dedup_job_spec, dedup_spec
 from gpt2zh.eval.spec import eval_spec
 from gpt2zh.mix.plan import mix_weights
 from gpt2zh.mix.spec import mix_spec
+from gpt2zh.scheduler_wakeup import one_pending_wakeup
 from gpt2zh.report.spec import about_spec
 from gpt2zh.shards import shard_name
 from gpt2zh.slurm import preflight
@@ -25,6 +26,10 @@ from gpt2zh.sources.spec import download_spec
 from gpt2zh.tokenize.spec import tokenizer_spec
 from gpt2zh.train.launch import mpi_prefix
 from gpt2zh.train.spec import train_spec
+
+# Snakemake's scheduler otherwise gains a wake-up timer per finished job and spends a growing
+# share of a core on them (gpt2zh/scheduler_wakeup.py).
+one_pending_wakeup()
 
 # Fail before planning anything if the config is wrong; the error names the key path.
 check_config_files(workflow.configfiles)
