@@ -147,10 +147,10 @@ def _zstd_chunks(raw: BinaryIO) -> Iterator[bytes]:
 
 def _gzip_chunks(raw: BinaryIO) -> Iterator[bytes]:
     """gzip members one after another (zero padding between them skipped), through ISA-L's
-    inflate: 3.4x the standard library's GzipFile on an MNBVC-shaped file (RESULTS.md, "gzip
-    through ISA-L"), with the same CRC and length checks. Output comes in pieces of at most
-    READ_CHUNK (a gzip bomb never sits in memory whole), and the data before a truncation point
-    is handed out before TruncatedError (ISA-L's own IGzipFile drops it)."""
+    inflate: twice the standard library's GzipFile (RESULTS.md, "gzip through ISA-L"), with the
+    same CRC and length checks. Output comes in pieces of at most READ_CHUNK (a gzip bomb never
+    sits in memory whole), and the data before a truncation point is handed out before
+    TruncatedError (ISA-L's own IGzipFile drops it)."""
     obj = isal_zlib.decompressobj(GZIP_WBITS)
     started = False
     data = raw.read(READ_CHUNK)
