@@ -3,9 +3,9 @@ once per `--scheduler`, with every job cheap so that what Snakemake spends shows
 
 The CPU of Snakemake's process tree (its own process, the job shells, the ILP solver it starts,
 the `benchmark:` samplers) minus what the jobs report for themselves (each job's last log line,
-`done: X CPU-s`), divided by the number of jobs. At 940 jobs the rehearsal measured 1.6 CPU-s a
-job, ten times the 0.2 of the 60-job runs of `split_bench.py`; this separates the scheduler's
-part from the rest.
+`done: X CPU-s`), divided by the number of jobs. Jobs here are short, so this shows what
+grows with the DAG (the ILP scheduler's program over every remaining job); what grows with wall
+time (wake-up timers, `gpt2zh/scheduler_wakeup.py`) is `scheduler_wakeup_bench.py`'s.
 
     PYTHONPATH=src python benchmarks/snakemake_overhead.py --shards 64 --scheduler ilp greedy
 """

@@ -46,6 +46,11 @@ DOC_SCHEMA = pa.schema(
     ]
 )
 
+#: As Snakemake runs a `threads: 1` job.
+JOB_ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+#: Rows printed before the jobs: the interpreter alone, then the imports every job pays.
+FLOORS = ("pass", "import numpy", "import pyarrow", "import pyarrow.parquet")
+
 TEXT = "北京时间今天上午，新的城市公园正式向市民开放。公园占地约二十公顷，设有步道和湖面。"
 
 # Runs the CLI as the console script does, then writes the heavy modules it imported.
@@ -131,11 +136,10 @@ def _tiny_tokenizer(folder: Path, cfg: dict) -> None:
 
 def _run(argv: list[str], mods_file: Path) -> float:
     """CPU seconds (user + sys) of one job run in a fresh interpreter."""
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     wrapper = WRAPPER.format(top={m.split(".")[0] for m in HEAVY} - {"pyarrow"}, heavy=set(HEAVY))
     cmd = [sys.executable, "-c", wrapper, str(mods_file), *argv]
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(cmd, env=JOB_ENV, stdout=subprocess.DEVNULL, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode:
@@ -153,9 +157,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gpt2zh-startup-") as d:
         tmp = Path(d)
         jobs = _fixtures(tmp)
-        base = _cpu_of([sys.executable, "-c", "pass"], args.repeats)
-        print(f"{'job':<18} {'min CPU-s':>9} {'median':>7}  heavy imports")
-        print(f"{'(python -c pass)':<18} {min(base):>9.3f} {statistics.median(base):>7.3f}")
+        print(f"{'job':<36} {'min CPU-s':>9} {'median':>7}  heavy imports")
+        for floor in FLOORS:  # what any job pays before its own code: the interpreter, imports
+            base = _cpu_of([sys.executable, "-c", floor], args.repeats)
+            print(f"{f'(python -c {floor})':<36} {min(base):>9.3f} {statistics.median(base):>7.3f}")
         for stage, argv in jobs.items():
             mods = tmp / "mods.json"
             runs = [_run(argv, mods) for _ in range(args.repeats)]
@@ -165,7 +170,7 @@ def main() -> int:
                 bad.append(stage)
             shown = ", ".join(heavy)
             print(
-                f"{stage:<18} {min(runs):>9.3f} {statistics.median(runs):>7.3f}  {shown or '-'}",
+                f"{stage:<36} {min(runs):>9.3f} {statistics.median(runs):>7.3f}  {shown or '-'}",
                 flush=True,
             )
     if args.check and bad:
@@ -177,7 +182,7 @@ def main() -> int:
 def _cpu_of(cmd: list[str], repeats: int) -> list[float]:
     out = []
     for _ in range(repeats):
-        proc = subprocess.Popen(cmd)
+        proc = subprocess.Popen(cmd, env=JOB_ENV)
         _, _, usage = os.wait4(proc.pid, 0)
         out.append(usage.ru_utime + usage.ru_stime)
     return out
